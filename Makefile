@@ -1,0 +1,40 @@
+# regbench: `make run` runs the main comparison on MNIST-1D, `make test` runs the tests.
+# Each target creates .venv on first use. TORCH picks the torch wheel installed before the package
+# (2.13.0 is the CPU wheel this project is developed on; a plain torch requirement would pull CUDA).
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+VENV ?= .venv
+BIN := $(VENV)/bin
+ARGS ?=
+
+.PHONY: run test bench clean install
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Stamp files: reinstall when pyproject.toml changes.
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@ $(VENV)/.installed-run
+
+install: $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run
+	$(BIN)/regbench -m regularizer=none,l2 seed=0 replicates=3 $(ARGS)
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest $(ARGS)
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m regbench.bench $(ARGS)
+
+clean:
+	rm -rf outputs/runs outputs/multirun .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,3 @@
+from regbench.app import main
+
+main()

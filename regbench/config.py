@@ -1,0 +1,75 @@
+"""Turning config nodes into validated objects.
+
+Hydra checks that keys exist (the composed config is in struct mode); the dataclasses built here check
+values, so a bad value fails before training with one line naming the key and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Mapping
+
+from omegaconf import DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """A user mistake in the config. The command line prints it as one line, without a traceback."""
+
+
+def check_number(key: str, value: Any, *, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False, integer: bool = False,
+                 optional: bool = False) -> None:
+    """Raise ConfigError unless `value` is a number in the stated range (None passes when optional)."""
+    if value is None and optional:
+        return
+    bounds = []
+    if low is not None:
+        bounds.append(f"{'>' if low_open else '>='} {low}")
+    if high is not None:
+        bounds.append(f"{'<' if high_open else '<='} {high}")
+    allowed = ("an integer" if integer else "a number") + "".join(f" {b}" for b in bounds[:1])
+    allowed += "".join(f" and {b}" for b in bounds[1:]) + (" or null" if optional else "")
+    numeric = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not numeric or (isinstance(value, float) and not math.isfinite(value)):
+        raise ConfigError(f"{key}={value!r} is not allowed: expected {allowed}")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        raise ConfigError(f"{key}={value!r} is out of range: expected {allowed}")
+
+
+def check_choice(key: str, value: Any, choices: tuple | list) -> None:
+    if value not in choices:
+        raise ConfigError(f"{key}={value!r} is not allowed: choose one of {', '.join(map(str, choices))}")
+
+
+def plain(node: Any) -> Any:
+    """A config node as plain Python containers (resolving interpolations)."""
+    if isinstance(node, DictConfig) or OmegaConf.is_config(node):
+        return OmegaConf.to_container(node, resolve=True)
+    return node
+
+
+def build(key: str, cls: type, node: Mapping | DictConfig | None, **extra: Any) -> Any:
+    """Construct dataclass `cls` from the config node at `key`; unknown or missing fields name the key.
+
+    The dataclass validates its values in `__post_init__` (Hydra 1.3 does not run it while composing).
+    """
+    values = dict(plain(node) or {})
+    values.update(extra)
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ConfigError(f"{key}.{unknown[0]} is not a setting of {key}: allowed are {', '.join(sorted(fields))}")
+    try:
+        return cls(**values)
+    except TypeError as error:  # a required field is missing
+        raise ConfigError(f"{key}: {error}") from None
+
+
+def build_named(key: str, registry: Mapping[str, type], node: Mapping | DictConfig) -> Any:
+    """Construct the registry entry named by `node.name` (dataset and model groups)."""
+    values = dict(plain(node) or {})
+    name = values.pop("name", None)
+    check_choice(f"{key}.name", name, sorted(registry))
+    return build(key, registry[name], values)

@@ -1,0 +1,9 @@
+"""Datasets as tensors: each option of the `dataset` config group is a dataclass here."""
+from __future__ import annotations
+
+from regbench.data.base import Data
+from regbench.data.mnist1d import Mnist1D
+
+DATASETS = {"mnist1d": Mnist1D}
+
+__all__ = ["DATASETS", "Data"]

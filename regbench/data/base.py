@@ -1,0 +1,80 @@
+"""The tensors a job trains and evaluates on, and the split logic shared by every dataset."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from regbench.config import ConfigError, check_number
+
+
+@dataclass
+class Data:
+    """Train / validation / test tensors of one dataset, already split.
+
+    x_*: (N, *input_shape) float32; y_*: (N,) int64 class labels. The validation split is carved
+    from the training set with a fixed seed, so every technique sees the same split.
+    """
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+    modality: str  # signal | image | tabular: picks the default augmentations
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    def to(self, device: torch.device | str) -> "Data":
+        moved = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for key, value in moved.items():
+            if isinstance(value, torch.Tensor):
+                moved[key] = value.to(device)
+        return Data(**moved)
+
+
+@dataclass
+class SplitSettings:
+    """How a dataset's training portion is cut into what a job trains and validates on."""
+    val_fraction: float = 0.1
+    n_train: int | None = None
+    label_noise: float = 0.0
+    split_seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_number("dataset.val_fraction", self.val_fraction, low=0.0, high=1.0, high_open=True)
+        check_number("dataset.n_train", self.n_train, low=1, integer=True, optional=True)
+        check_number("dataset.label_noise", self.label_noise, low=0.0, high=1.0)
+        check_number("dataset.split_seed", self.split_seed, low=0, integer=True)
+
+    def split(self, name: str, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+              num_classes: int, modality: str) -> Data:
+        """Validation split, labelled subset and label noise, all drawn from `split_seed` alone."""
+        rng = np.random.default_rng(self.split_seed)
+        order = rng.permutation(len(y))
+        n_val = int(round(self.val_fraction * len(y)))
+        val, train = order[:n_val], order[n_val:]
+        if self.n_train is not None:
+            if self.n_train > len(train):
+                raise ConfigError(f"dataset.n_train={self.n_train} is out of range: expected an integer "
+                                  f"<= {len(train)} (the examples left after the validation split) or null")
+            train = train[: self.n_train]
+        y_train = y[train].copy()
+        noisy = rng.random(len(train)) < self.label_noise
+        y_train[noisy] = rng.integers(0, num_classes, int(noisy.sum()))
+
+        def tensor(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+            return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype)
+
+        return Data(name=name,
+                    x_train=tensor(x[train], torch.float32), y_train=tensor(y_train, torch.int64),
+                    x_val=tensor(x[val], torch.float32), y_val=tensor(y[val], torch.int64),
+                    x_test=tensor(x_test, torch.float32), y_test=tensor(y_test, torch.int64),
+                    num_classes=num_classes, modality=modality)
+

@@ -1,0 +1,10 @@
+"""Model options of the `model` config group: each a dataclass that builds an nn.Module."""
+from __future__ import annotations
+
+from regbench.models.base import ModelSpec
+from regbench.models.cnn1d import CNN1D
+from regbench.models.mlp import MLP
+
+MODELS = {"mlp": MLP, "cnn1d": CNN1D}
+
+__all__ = ["MODELS", "ModelSpec"]

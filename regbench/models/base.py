@@ -1,0 +1,40 @@
+"""What every model spec shares: initialization and the slot after each hidden activation."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from torch import nn
+
+from regbench.config import check_choice
+
+# Builds the module placed after each hidden activation, given that activation's per-example shape.
+# Regularizers that act on hidden units (dropout) fill it through their `model` hook.
+HiddenHook = Callable[[tuple[int, ...]], nn.Module]
+
+INITS = ("he", "torch")
+
+
+@dataclass
+class ModelSpec:
+    init: str = "he"
+    after_activation: list[HiddenHook] = field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_choice("model.init", self.init, INITS)
+
+    def activation(self, shape: tuple[int, ...]) -> list[nn.Module]:
+        """ReLU then whatever the regularizers placed after it."""
+        return [nn.ReLU(), *(make(shape) for make in self.after_activation)]
+
+    def initialize(self, module: nn.Module) -> nn.Module:
+        """'he': Kaiming-uniform weights and zero biases (UDL notebooks); 'torch': leave PyTorch's init."""
+        if self.init == "he":
+            for layer in module.modules():
+                if isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+                    nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
+                    nn.init.zeros_(layer.bias)
+        return module
+
+    def build(self, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+        raise NotImplementedError

@@ -1,0 +1,31 @@
+"""Fully connected ReLU network: input flattened, `hidden` widths, linear output."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from regbench.config import ConfigError
+from regbench.models.base import ModelSpec
+
+
+@dataclass
+class MLP(ModelSpec):
+    hidden: list[int] = field(default_factory=lambda: [100, 100])
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.hidden, list) or not all(
+                isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in self.hidden):
+            raise ConfigError(f"model.hidden={self.hidden!r} is not allowed: expected a list of integers >= 1")
+
+    def build(self, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = math.prod(input_shape)
+        for out in self.hidden:
+            layers += [nn.Linear(width, out), *self.activation((out,))]
+            width = out
+        layers.append(nn.Linear(width, num_classes))
+        return self.initialize(nn.Sequential(*layers))
+

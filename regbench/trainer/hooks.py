@@ -1,0 +1,75 @@
+"""The hook points of the training step. Regularizers subclass `Regularizer` and override a few.
+
+Every tensor leads with the population dimension P (replicate seeds x ensemble members). Hooks must be
+vmap-safe: no `.item()` and no Python branching on tensor values; randomness only from `self.streams`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from regbench.models.base import ModelSpec
+from regbench.trainer.streams import Streams
+
+Params = dict[str, torch.Tensor]  # name -> (P, *shape) stacked member parameters
+
+
+@dataclass
+class TrainSet:
+    """What each member trains on: rows of the shared training tensors.
+
+    index: (P, N) rows of data.x_train each member sees in an epoch (bagging resamples them);
+    labels: (P, N) the label each member trains toward for that row position.
+    """
+    index: torch.Tensor
+    labels: torch.Tensor
+
+
+class Regularizer:
+    """A technique as a set of hooks; the defaults leave training untouched."""
+
+    name: ClassVar[str] = "regularizer"
+    # Hooks run in ascending `order` (then name): input transforms before target transforms.
+    order: ClassVar[int] = 50
+
+    streams: Streams
+
+    def bind(self, streams: Streams) -> None:
+        """Called once per population before training; the hooks draw randomness from `streams`."""
+        self.streams = streams
+
+    def stream(self, purpose: str) -> str:
+        return f"{self.name}:{purpose}"
+
+    def model(self, spec: ModelSpec) -> ModelSpec:
+        """Change the architecture (e.g. add a module after each hidden activation)."""
+        return spec
+
+    def prepare(self, train: TrainSet) -> TrainSet:
+        """Change what each member trains on, once before training (bootstrap resamples, label noise)."""
+        return train
+
+    def batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Transform a training batch. x: (P, B, *input), y: (P, B) labels or (P, B, K) soft targets."""
+        return x, y
+
+    def forward_params(self, params: Params) -> Params:
+        """The parameters the forward pass uses this step; gradients still reach the clean ones."""
+        return params
+
+    def penalty(self, params: Params, losses: torch.Tensor) -> torch.Tensor | float:
+        """A per-member term added to the loss: (P,). `losses` (P,) is the data loss of this batch."""
+        return 0.0
+
+    def after_step(self, params: Params, lr: float) -> None:
+        """In-place change to the parameters after the optimizer step (decoupled weight decay)."""
+
+    def epoch_end(self, epoch: int, params: Params, metrics: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """Called after each epoch's evaluation; may return a (P,) mask of members that stop now."""
+        return None
+
+    def finalize(self, params: Params) -> Params:
+        """The parameters to report (early stopping restores each member's best ones)."""
+        return params
