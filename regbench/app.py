@@ -11,7 +11,9 @@ from typing import Callable, Iterator
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from regbench.config import ConfigError, check_choice
 from regbench.experiment import job_record, run_job
@@ -81,15 +83,50 @@ def hydra_entry(cfg: DictConfig) -> None:
     try:
         record = execute(cfg, job_dir, list(hydra_cfg.overrides.task), multirun)
     except ConfigError as error:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        print(f"regbench: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        # Raised only in a single run. Exit here: an exception would make Hydra print more lines.
+        fail(error)
     if not multirun:
         from regbench.leaderboard import show_leaderboard
         show_leaderboard([job_dir], write=False)
         log.info("results in %s (%s)", job_dir, record["status"])
 
 
+def one_line(error: BaseException) -> str:
+    """A user-facing message for a config mistake caught by Hydra, OmegaConf or our own validation."""
+    if isinstance(error, MissingConfigException) and error.missing_cfg_file and error.options:
+        group, _, name = error.missing_cfg_file.rpartition("/")
+        return f"{group}={name} is not an option: choose one of {', '.join(error.options)}"
+    lines = [str(error), str(error.__cause__ or "")]
+    keep = []
+    for text in lines:
+        for line in text.splitlines():
+            line = line.strip()
+            if line.startswith(("Config search path", "provider=", "full_key", "object_type", "To append")):
+                continue
+            if line and line not in keep:
+                keep.append(line.rstrip("."))
+    message = "; ".join(keep)
+    if "is not in struct" in message and "regularizer." in message:
+        message += " (a technique's settings exist once it is selected, e.g. regularizer=l2)"
+    return message
+
+
+def fail(error: BaseException) -> None:
+    """Print a config mistake as one line and exit 2; re-raise it when the user set HYDRA_FULL_ERROR=1."""
+    if USER_WANTS_TRACEBACK:
+        raise error
+    print(f"regbench: error: {one_line(error)}", file=sys.stderr)
+    sys.exit(2)
+
+
+USER_WANTS_TRACEBACK = os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
 def main() -> None:
-    hydra_entry()
+    """The console script. Config mistakes print one line and exit 2 (HYDRA_FULL_ERROR=1: traceback)."""
+    # Hydra prints composition errors over several lines; letting them through to here keeps them to one.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        hydra_entry()
+    except (ConfigError, HydraException, OmegaConfBaseException) as error:
+        fail(error)

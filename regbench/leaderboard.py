@@ -19,8 +19,10 @@ from omegaconf import DictConfig
 from regbench.results import write_atomic
 from regbench.stats import mean_ci, paired_difference
 
-# Overrides that choose what is compared rather than how: left out of the `setting` label.
-GROUP_KEYS = {"dataset", "model", "regularizer", "seed", "replicates", "device", "progress", "suite"}
+# Overrides that pick what is compared (shown in their own columns), which seeds, or where and how a
+# job runs: none of them changes the setting a result belongs to.
+GROUP_KEYS = {"dataset", "model", "regularizer", "seed", "replicates", "device", "progress", "suite",
+              "dataset.data_dir"}
 # (column prefix, field in metrics.json runs)
 METRICS = [("test_acc", "test_acc"), ("train_acc", "train_acc"), ("gap_acc", "gap_acc"),
            ("test_loss", "test_loss"), ("train_loss", "train_loss"), ("gap_loss", "gap_loss")]

@@ -1,0 +1,77 @@
+"""Population-first training: a member trained in a population is that seed trained alone."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from regbench.experiment import Experiment
+from regbench.trainer import Streams, TrainerSettings, train_population
+from regbench.trainer.loop import build_population
+
+
+def train(make_cfg, seeds, *overrides):
+    experiment = Experiment.from_config(make_cfg("trainer.epochs=2", *overrides))
+    data = experiment.dataset.load()
+    return train_population(experiment.model, data, experiment.trainer, experiment.regularizers,
+                            seeds, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("overrides", [(), ("regularizer=l2",), ("model=cnn1d",),
+                                       ("trainer.optimizer=adam", "trainer.lr=0.001")])
+def test_member_in_population_equals_seed_alone(make_cfg, overrides):
+    together = train(make_cfg, [3, 4, 5], *overrides)
+    alone = train(make_cfg, [4], *overrides)
+    for key in ("train_loss", "test_loss", "val_loss", "test_acc"):
+        torch.testing.assert_close(together.final[key][1:2], alone.final[key], rtol=1e-4, atol=1e-5)
+    curve = [row["train_loss"] for row in together.curves if row["seed"] == 4]
+    torch.testing.assert_close(torch.tensor(curve), torch.tensor([r["train_loss"] for r in alone.curves]),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_members_differ_and_training_reduces_loss(make_cfg):
+    result = train(make_cfg, [0, 1], "trainer.epochs=3")
+    first = [row["train_loss"] for row in result.curves if row["epoch"] == 1]
+    assert first[0] != first[1]  # different inits and data orders
+    losses = torch.tensor([[r["train_loss"] for r in result.curves if r["seed"] == s] for s in (0, 1)])
+    assert (losses[:, -1] < losses[:, 0]).all()
+
+
+def test_init_depends_only_on_the_member_seed(make_cfg):
+    experiment = Experiment.from_config(make_cfg())
+    data = experiment.dataset.load()
+    _, a = build_population(experiment.model, data, [1, 2], torch.device("cpu"))
+    _, b = build_population(experiment.model, data, [2], torch.device("cpu"))
+    for name in a:
+        assert torch.equal(a[name][1], b[name][0])
+        assert name.endswith("bias") or not torch.equal(a[name][0], a[name][1])
+    weight = a["1.weight"][0]  # He uniform: bound sqrt(6 / fan_in); zero biases
+    assert weight.abs().max() <= (6 / weight.shape[1]) ** 0.5 and a["1.bias"].abs().sum() == 0
+
+
+def test_streams_are_per_member_and_reproducible():
+    a = Streams([0, 1], torch.device("cpu")).uniform("x", (4,))
+    b = Streams([1], torch.device("cpu")).uniform("x", (4,))
+    c = Streams([1], torch.device("cpu")).uniform("y", (4,))
+    assert torch.equal(a[1], b[0]) and not torch.equal(a[0], a[1]) and not torch.equal(b, c)
+
+
+def test_full_batch_gradient_descent_runs(make_cfg):
+    result = train(make_cfg, [0], "trainer.batch_size=null", "trainer.lr_schedule=none")
+    assert torch.isfinite(result.final["train_loss"]).all()
+
+
+def test_divergence_is_flagged_not_raised(make_cfg):
+    result = train(make_cfg, [0], "trainer.lr=1e6", "trainer.lr_schedule=none")
+    assert result.diverged.all()
+
+
+def test_eval_metrics_measure_train_set_in_eval_mode(make_cfg):
+    result = train(make_cfg, [0], "dataset.val_fraction=0")
+    assert torch.isnan(result.final["val_loss"]).all() and result.best_epoch is None
+    assert ((0 <= result.final["train_acc"]) & (result.final["train_acc"] <= 1)).all()
+
+
+def test_settings_reject_bad_schedule():
+    from regbench.config import ConfigError
+    with pytest.raises(ConfigError, match="trainer.lr_schedule"):
+        TrainerSettings(lr_schedule="warmup")
