@@ -10,6 +10,7 @@ from typing import ClassVar
 
 import torch
 
+from regbench.data.base import Data
 from regbench.models.base import ModelSpec
 from regbench.trainer.streams import Streams
 
@@ -35,10 +36,13 @@ class Regularizer:
     order: ClassVar[int] = 50
 
     streams: Streams
+    data: Data
 
-    def bind(self, streams: Streams) -> None:
-        """Called once per population before training; the hooks draw randomness from `streams`."""
+    def bind(self, streams: Streams, data: Data) -> None:
+        """Called once per population before training. Hooks draw randomness only from `streams`;
+        `data` (already on the training device) tells sizes, classes and modality."""
         self.streams = streams
+        self.data = data
 
     def stream(self, purpose: str) -> str:
         return f"{self.name}:{purpose}"

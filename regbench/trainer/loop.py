@@ -133,10 +133,10 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
     """Train one member per seed together; regularizers plug in through their hooks."""
     hooks = sorted(hooks, key=lambda h: (h.order, h.name))
     streams = Streams(seeds, device)
-    for hook in hooks:
-        hook.bind(streams)
-        spec = hook.model(spec)
     data = data.to(device)
+    for hook in hooks:
+        hook.bind(streams, data)
+        spec = hook.model(spec)
     model, params = build_population(spec, data, seeds, device)
     noisy = noisy_modules(model)
     P, N = len(seeds), len(data.y_train)
