@@ -15,7 +15,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from regbench.config import ConfigError, check_choice
+from regbench.config import CONF_DIR, ConfigError, check_choice
 from regbench.experiment import job_record, run_job
 from regbench.results import write_csv, write_json
 
@@ -69,10 +69,6 @@ def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool
     write_csv(job_dir / "curves.csv", curves)
     write_json(job_dir / "metrics.json", record)
     return record
-
-
-# conf/ sits beside the package in the repo (installed editable); an absolute path is read as a directory.
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")

@@ -7,9 +7,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Mapping
 
 from omegaconf import DictConfig, OmegaConf
+
+# conf/ sits beside the package in the repo (the package is installed editable).
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+MISSING_DEFAULT = object()
 
 
 class ConfigError(ValueError):
@@ -73,3 +80,31 @@ def build_named(key: str, registry: Mapping[str, type], node: Mapping | DictConf
     name = values.pop("name", None)
     check_choice(f"{key}.name", name, sorted(registry))
     return build(key, registry[name], values)
+
+
+@lru_cache(maxsize=None)
+def _option_file(group: str, option: str) -> dict:
+    path = CONF_DIR / group / f"{option}.yaml"
+    return OmegaConf.to_container(OmegaConf.load(path)) if path.exists() else {}
+
+
+def default_value(key: str, groups: Mapping[str, str]) -> Any:
+    """The value `key` has in conf/ before any override, given the chosen options of each group.
+
+    `groups` maps group -> option name (e.g. {"dataset": "mnist1d", "trainer": "default"}); keys under
+    `regularizer.<name>` read that technique's file. Returns MISSING_DEFAULT when conf/ has no such key.
+    """
+    head, _, rest = key.partition(".")
+    if head == "regularizer":
+        option, _, rest = rest.partition(".")
+        source = _option_file("regularizer", option)
+    elif head in groups:
+        source = _option_file(head, groups[head])
+    else:
+        source, rest = _option_file("", "config"), key
+    node: Any = source
+    for part in rest.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return MISSING_DEFAULT
+        node = node[part]
+    return node

@@ -16,6 +16,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from regbench.config import MISSING_DEFAULT, default_value
 from regbench.results import write_atomic
 from regbench.stats import mean_ci, paired_difference
 
@@ -32,13 +33,30 @@ def override_key(override: str) -> str:
     return override.lstrip("+~").split("=", 1)[0]
 
 
-def describe(overrides: Iterable[str]) -> tuple[str, str, str]:
-    """Split a job's overrides into (dataset condition, model condition, technique setting) labels."""
+def lookup(config: dict, key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return MISSING_DEFAULT
+        node = node[part]
+    return node
+
+
+def describe(record: dict) -> tuple[str, str, str]:
+    """A job's (dataset condition, model condition, technique setting) labels, from its overrides.
+
+    Overrides that leave a value at its conf/ default (a sweep listing the default among others) are
+    dropped, so `trainer.batch_size=100` lands in the same row as a job that did not say it.
+    """
+    config = record.get("config") or {}
+    groups = {"dataset": record.get("dataset"), "model": record.get("model"), "trainer": "default"}
     dataset, model, setting = [], [], []
-    for override in sorted(overrides):
+    for override in sorted(record.get("overrides", [])):
         key = override_key(override)
         head = key.split(".", 1)[0]
-        if key in GROUP_KEYS or head == "hydra" or head == "suite":
+        if key in GROUP_KEYS or head in ("hydra", "suite"):
+            continue
+        if config and lookup(config, key) == default_value(key, groups):
             continue
         text = override.lstrip("+")
         if head == "dataset":
@@ -48,6 +66,11 @@ def describe(overrides: Iterable[str]) -> tuple[str, str, str]:
         else:
             setting.append(text)
     return " ".join(dataset), " ".join(model), " ".join(setting)
+
+
+def baseline_setting(setting: str) -> str:
+    """The `none` setting a row is compared with: its own, less the technique's knobs."""
+    return " ".join(part for part in setting.split() if not part.startswith("regularizer."))
 
 
 def find_metrics(dirs: Iterable[Path | str]) -> list[Path]:
@@ -73,7 +96,7 @@ def collect(dirs: Iterable[Path | str]) -> tuple[pd.DataFrame, list[dict]]:
         if record.get("status") not in ("completed", "diverged"):
             failed.append({"path": str(path.parent), "error": record.get("error") or record.get("status")})
             continue
-        data_cond, model_cond, setting = describe(record.get("overrides", []))
+        data_cond, model_cond, setting = describe(record)
         for run in record.get("runs", []):
             rows.append({"dataset": label(record["dataset"], data_cond), "model": label(record["model"], model_cond),
                          "technique": record["technique"], "setting": setting, "seed": run["seed"],
@@ -92,8 +115,9 @@ def label(name: str, condition: str) -> str:
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """Leaderboard rows: mean and 95% CI half-width per metric, Δ test acc vs `none` on matched seeds.
 
-    The baseline of a row is the `none` technique with the default setting on the same dataset and
-    model (conditions included). Sorted by test accuracy (test loss where there is no accuracy),
+    The baseline of a row is the `none` technique on the same dataset and model (conditions included)
+    with the row's own trainer setting; a `none` row with a non-default trainer setting (batch size,
+    learning rate: implicit regularization) is compared with the default setting. Sorted by test accuracy (test loss where there is no accuracy),
     never by gap alone: a collapsed model has no gap.
     """
     if runs.empty:
@@ -107,8 +131,13 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         for column, _ in METRICS:
             mean, half, _ = mean_ci(pd.to_numeric(group[column], errors="coerce"))
             row[f"{column}_mean"], row[f"{column}_ci"] = mean, half
-        base = runs[(runs.dataset == row["dataset"]) & (runs.model == row["model"])
-                    & (runs.technique == "none") & (runs.setting == "")]
+        nones = runs[(runs.dataset == row["dataset"]) & (runs.model == row["model"]) & (runs.technique == "none")]
+        base_setting = baseline_setting(row["setting"])
+        if row["technique"] == "none" and (nones.setting == "").any():
+            base_setting = ""  # `none` with another trainer setting (batch size, lr) vs the defaults
+        base = nones[nones.setting == base_setting]
+        row["baseline"] = "none" + (f" {base_setting}" if base_setting else "")
+        row["is_baseline"] = row["technique"] == "none" and base_setting == row["setting"]
         delta, half, matched = paired_difference(per_seed(group, "test_acc"), per_seed(base, "test_acc"))
         row["delta_test_acc_mean"], row["delta_test_acc_ci"], row["delta_seeds"] = delta, half, matched
         out.append(row)
@@ -150,7 +179,7 @@ def display_rows(board: pd.DataFrame, compact: bool = False) -> tuple[list[str],
     cells = []
     for _, row in board.iterrows():
         delta = fmt(row.delta_test_acc_mean, row.delta_test_acc_ci, percent=True, signed=True)
-        if row.technique == "none" and row.setting == "":
+        if row.is_baseline:
             delta = "baseline"
         seeds = f"{row.seeds}" + (f" ({row.diverged} diverged)" if row.diverged else "")
         cells.append([row[c] or "—" for c in labels] + [seeds]

@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from regbench.app import CONF_DIR
+from regbench.config import CONF_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 

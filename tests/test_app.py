@@ -1,0 +1,80 @@
+"""Jobs end to end: the app's own `execute`, the real CLI, and real Hydra launchers in subprocesses."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from regbench.app import execute
+from tests.conftest import run_cli
+
+RUN_KEYS = {"seed", "train_acc", "val_acc", "test_acc", "train_loss", "val_loss", "test_loss",
+            "gap_acc", "gap_loss", "epochs", "best_epoch", "diverged"}
+
+
+def test_job_writes_metrics_and_curves(make_cfg, tmp_path):
+    cfg = make_cfg("regularizer=l2", "replicates=2")
+    record = execute(cfg, tmp_path, ["regularizer=l2", "replicates=2"], multirun=False)
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert on_disk == record
+    assert on_disk["status"] == "completed" and on_disk["error"] is None
+    assert (on_disk["technique"], on_disk["dataset"], on_disk["model"]) == ("l2", "mnist1d", "mlp")
+    assert on_disk["overrides"] == ["regularizer=l2", "replicates=2"]
+    assert on_disk["config"]["regularizer"]["l2"]["strength"] == cfg.regularizer.l2.strength
+    assert set(on_disk["versions"]) >= {"torch", "regbench"} and on_disk["device"] == "cpu"
+    assert on_disk["wall_seconds"] > 0
+    runs = on_disk["runs"]
+    assert [r["seed"] for r in runs] == [0, 1] and all(set(r) == RUN_KEYS for r in runs)
+    for r in runs:
+        assert r["gap_acc"] == pytest.approx(r["train_acc"] - r["test_acc"])
+        assert r["gap_loss"] == pytest.approx(r["test_loss"] - r["train_loss"])
+        assert r["epochs"] == 3 and 1 <= r["best_epoch"] <= 3
+    curves = pd.read_csv(tmp_path / "curves.csv")
+    assert len(curves) == 3 * 2
+    assert {"epoch", "seed", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"} <= set(curves)
+    last = curves[(curves.epoch == 3) & (curves.seed == 1)].iloc[0]
+    assert last.test_acc == pytest.approx(runs[1]["test_acc"])
+
+
+def test_failed_job_in_a_sweep_is_recorded_and_does_not_raise(make_cfg, tmp_path):
+    cfg = make_cfg("trainer.epochs=0")
+    record = execute(cfg, tmp_path, ["trainer.epochs=0"], multirun=True)
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert record["status"] == on_disk["status"] == "failed"
+    assert "trainer.epochs" in on_disk["error"] and on_disk["runs"] == []
+
+
+def test_runtime_failure_writes_failed_metrics(make_cfg, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    cfg = make_cfg(f"dataset.data_dir={blocker}/cache", "dataset.generator_seed=7")
+    execute(cfg, tmp_path / "job", [], multirun=True)
+    on_disk = json.loads((tmp_path / "job" / "metrics.json").read_text())
+    assert on_disk["status"] == "failed" and "Error" in on_disk["error"]
+
+
+def test_single_run_cli_prints_the_leaderboard(tmp_path):
+    done = run_cli("+suite=smoke", "regularizer=l2", f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 0, done.stderr
+    assert "regbench leaderboard" in done.stdout and "l2" in done.stdout
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "completed"
+
+
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]],
+                         ids=["basic", "joblib"])
+def test_multirun_writes_a_leaderboard_and_survives_a_failed_job(tmp_path, launcher):
+    sweep = tmp_path / "sweep"
+    done = run_cli("-m", "+suite=smoke", "regularizer=none,l2", "seed=0,1", "trainer.epochs=2,-1",
+                   *launcher, f"hydra.sweep.dir={sweep}")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")]
+    assert len(records) == 8
+    assert sorted(r["status"] for r in records) == ["completed"] * 4 + ["failed"] * 4
+    board = pd.read_csv(sweep / "leaderboard.csv")
+    # smoke: replicates=2, so seed=0,1 gives seeds {0, 1, 2} per technique
+    assert sorted(board.technique) == ["l2", "none"] and list(board.seeds) == [3, 3]
+    l2 = board[board.technique == "l2"].iloc[0]
+    assert l2.delta_seeds == 3
+    assert "Failed jobs" in (sweep / "leaderboard.md").read_text()
