@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from regbench.config import CONF_DIR, ConfigError, check_choice
-from regbench.experiment import job_record, run_job
+from regbench.experiment import Experiment, job_record, run_job
 from regbench.results import write_csv, write_json
 
 log = logging.getLogger("regbench")
@@ -53,9 +53,10 @@ def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool
     """
     job_dir = Path(job_dir)
     try:
-        label = f"{cfg.regularizer and '+'.join(cfg.regularizer.keys())} seed {cfg.seed}"
-        with epoch_progress(cfg.progress, cfg.trainer.epochs, label) as on_epoch:
-            record, curves = run_job(cfg, overrides, on_epoch=on_epoch)
+        experiment = Experiment.from_config(cfg)  # every value checked before anything runs
+        label = f"{experiment.technique} seeds {experiment.seeds[0]}-{experiment.seeds[-1]}"
+        with epoch_progress(cfg.progress, experiment.trainer.epochs, label) as on_epoch:
+            record, curves = run_job(experiment, cfg, overrides, on_epoch=on_epoch)
     except Exception as error:  # recorded, then re-raised unless the sweep must go on
         if isinstance(error, ConfigError) and not multirun:
             raise

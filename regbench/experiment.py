@@ -105,12 +105,11 @@ def job_record(cfg: DictConfig, overrides: list[str]) -> dict:
             "runs": [], "wall_seconds": None, "device": str(cfg.device), "versions": versions()}
 
 
-def run_job(cfg: DictConfig, overrides: list[str], on_epoch: Callable | None = None,
-            ) -> tuple[dict, list[dict]]:
-    """Validate, train and fill the job's record. ConfigError propagates; other errors mark the job failed."""
+def run_job(experiment: Experiment, cfg: DictConfig, overrides: list[str],
+            on_epoch: Callable | None = None) -> tuple[dict, list[dict]]:
+    """Train the experiment and fill the job's record; returns (metrics.json record, curve rows)."""
     record = job_record(cfg, overrides)
     started = time.perf_counter()
-    experiment = Experiment.from_config(cfg)
     record["device"] = str(experiment.device)
     runs, curves = experiment.run(on_epoch=on_epoch)
     record["runs"] = runs
