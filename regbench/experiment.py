@@ -76,18 +76,30 @@ class Experiment:
 
 
 def run_rows(result: TrainResult) -> list[dict]:
-    """metrics.json `runs`: gap_acc = train_acc - test_acc, gap_loss = test_loss - train_loss."""
+    """metrics.json `runs`: gap_acc = train_acc - test_acc, gap_loss = test_loss - train_loss.
+
+    With ensembles the metrics are the ensemble's, and `member_*` keys hold its mean member's.
+    """
     final = {key: value.tolist() for key, value in result.final.items()}
+    members = {key: value.tolist() for key, value in (result.member_final or {}).items()}
     rows = []
-    for m, seed in enumerate(result.seeds):
-        row = {"seed": seed, **{key: values[m] for key, values in final.items()}}
-        row["gap_acc"] = row["train_acc"] - row["test_acc"]
-        row["gap_loss"] = row["test_loss"] - row["train_loss"]
-        row["epochs"] = int(result.epochs[m])
-        row["best_epoch"] = None if result.best_epoch is None else int(result.best_epoch[m])
-        row["diverged"] = bool(result.diverged[m])
+    for r, seed in enumerate(result.seeds):
+        row = {"seed": seed, **{key: values[r] for key, values in final.items()}}
+        with_gaps(row)
+        if members:
+            member = with_gaps({key: values[r] for key, values in members.items()})
+            row.update({f"member_{key}": value for key, value in member.items()})
+        row["epochs"] = int(result.epochs[r])
+        row["best_epoch"] = None if result.best_epoch is None else int(result.best_epoch[r])
+        row["diverged"] = bool(result.diverged[r])
         rows.append(row)
     return rows
+
+
+def with_gaps(row: dict) -> dict:
+    row["gap_acc"] = row["train_acc"] - row["test_acc"]
+    row["gap_loss"] = row["test_loss"] - row["train_loss"]
+    return row
 
 
 def versions() -> dict[str, str]:

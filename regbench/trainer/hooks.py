@@ -6,13 +6,17 @@ vmap-safe: no `.item()` and no Python branching on tensor values; randomness onl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
+from torch import nn
 
 from regbench.data.base import Data
 from regbench.models.base import ModelSpec
 from regbench.trainer.streams import Streams
+
+if TYPE_CHECKING:
+    from regbench.trainer.loop import TrainerSettings
 
 Params = dict[str, torch.Tensor]  # name -> (P, *shape) stacked member parameters
 
@@ -47,9 +51,17 @@ class Regularizer:
     def stream(self, purpose: str) -> str:
         return f"{self.name}:{purpose}"
 
+    def members(self) -> int:
+        """Ensemble members per replicate this technique trains (their predictions are averaged)."""
+        return 1
+
     def model(self, spec: ModelSpec) -> ModelSpec:
         """Change the architecture (e.g. add a module after each hidden activation)."""
         return spec
+
+    def init_params(self, model: nn.Module, params: Params, settings: "TrainerSettings") -> Params:
+        """The starting parameters (a pretraining stage returns pretrained ones here)."""
+        return params
 
     def prepare(self, train: TrainSet) -> TrainSet:
         """Change what each member trains on, once before training (bootstrap resamples, label noise)."""
@@ -66,6 +78,9 @@ class Regularizer:
     def penalty(self, params: Params, losses: torch.Tensor) -> torch.Tensor | float:
         """A per-member term added to the loss: (P,). `losses` (P,) is the data loss of this batch."""
         return 0.0
+
+    def before_step(self, params: Params) -> None:
+        """Edit the gradients (`params[name].grad`) in place before the optimizer step (freezing)."""
 
     def after_step(self, params: Params, lr: float) -> None:
         """In-place change to the parameters after the optimizer step (decoupled weight decay)."""

@@ -20,7 +20,7 @@ from regbench.config import check_choice, check_number
 from regbench.data.base import Data
 from regbench.models.base import ModelSpec
 from regbench.trainer.hooks import Params, Regularizer, TrainSet
-from regbench.trainer.streams import Streams, derive_seed
+from regbench.trainer.streams import Member, Streams, derive_seed
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine")
@@ -66,27 +66,66 @@ class TrainerSettings:
 
 @dataclass
 class TrainResult:
-    """Per-member outcome. Metric tensors are (P,); `curves` holds one row per (epoch, member)."""
+    """Per-replicate outcome. Metric tensors are (R,); `curves` holds one row per (epoch, replicate).
+
+    With ensembles (`members` > 1) `final` holds the ensemble's metrics (members' predictions averaged)
+    and `member_final` the mean of its members' own metrics. `params` are the members' final
+    parameters, (P, ...) with P = R x members, replicate-major.
+    """
     seeds: list[int]
+    members: int
     final: dict[str, torch.Tensor]
+    member_final: dict[str, torch.Tensor] | None
     best_epoch: torch.Tensor | None
     epochs: torch.Tensor
     diverged: torch.Tensor
+    params: Params
     curves: list[dict] = field(default_factory=list)
 
 
-def build_population(spec: ModelSpec, data: Data, seeds: list[int],
-                     device: torch.device) -> tuple[nn.Module, Params]:
-    """One model per seed, initialized from that seed alone; returns (template module, stacked params)."""
-    members = []
-    for seed in seeds:
+class Objective:
+    """What the network is trained for: its output size, the loss of one member, the reported metrics.
+
+    Classification is the default; pretraining stages (reconstruction, contrastive) bring their own.
+    """
+
+    names: tuple[str, ...] = ("loss", "acc")
+
+    def output_size(self, data: Data) -> int:
+        return data.num_classes
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy of one member; `targets` is (B,) class indices or (B, K) probabilities."""
+        return F.cross_entropy(outputs, targets)
+
+    def metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        """outputs: (G, n, K) log-probabilities or logits of G predictors; targets: (n,). -> (G,) each."""
+        G = outputs.shape[0]
+        loss = F.cross_entropy(outputs.transpose(1, 2), targets.expand(G, -1), reduction="none").mean(1)
+        return {"loss": loss, "acc": (outputs.argmax(-1) == targets).float().mean(1)}
+
+    def combine(self, outputs: torch.Tensor) -> torch.Tensor:
+        """(R, M, n, K) members' logits -> (R, n, K) log of the averaged class probabilities."""
+        return outputs.softmax(-1).mean(1).log()
+
+
+CLASSIFICATION = Objective()
+
+
+def build_population(spec: ModelSpec, data: Data, members: list[Member] | list[int], device: torch.device,
+                     output_size: int | None = None) -> tuple[nn.Module, Params]:
+    """One model per member, initialized from its own seed alone; returns (template, stacked params)."""
+    output_size = data.num_classes if output_size is None else output_size
+    members = [m if isinstance(m, tuple) else (m, 0) for m in members]
+    models = []
+    for seed, member in members:
         # fork_rng: initialization draws from the member's own seed and leaves global RNG state alone.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(seed, "init"))
-            members.append(spec.build(data.input_shape, data.num_classes))
-    template = members[0].to(device)
+            torch.manual_seed(derive_seed(seed, "init", member))
+            models.append(spec.build(data.input_shape, output_size))
+    template = models[0].to(device)
     names = [name for name, _ in template.named_parameters()]
-    params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in members])
+    params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models])
               .to(device).requires_grad_() for name in names}
     return template, params
 
@@ -102,53 +141,76 @@ def noise_inputs(noisy: list[tuple[str, tuple[int, ...]]], streams: Streams, bat
     return {f"{name}.noise": streams.uniform(f"module:{name}", (batch, *shape)) for name, shape in noisy}
 
 
-def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy; `target` is (B,) class indices or (B, K) probabilities."""
-    return F.cross_entropy(logits, target)
-
-
 @torch.no_grad()
-def evaluate(model: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor,
-             chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eval-mode loss and accuracy of every member on (x, y): two (P,) tensors (NaN when x is empty)."""
-    P = next(iter(params.values())).shape[0]
-    if len(y) == 0:
-        nan = torch.full((P,), math.nan, device=x.device)
-        return nan, nan.clone()
+def predict(model: nn.Module, params: Params, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+    """Eval-mode outputs of every member on x: (P, n, outputs)."""
     model.eval()
     forward = vmap(lambda p, xs: functional_call(model, p, (xs,)), in_dims=(0, None))
-    loss_sum = torch.zeros(P, device=x.device)
-    correct = torch.zeros(P, device=x.device)
-    for start in range(0, len(y), chunk):
-        xs, ys = x[start:start + chunk], y[start:start + chunk]
-        logits = forward(params, xs)  # (P, n, K)
-        loss_sum += F.cross_entropy(logits.transpose(1, 2), ys.expand(P, -1), reduction="none").sum(1)
-        correct += (logits.argmax(-1) == ys).sum(1)
-    return loss_sum / len(y), correct / len(y)
+    return torch.cat([forward(params, x[start:start + chunk]) for start in range(0, len(x), chunk)], dim=1)
+
+
+def measure(model: nn.Module, params: Params, data: Data, objective: Objective,
+            members: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Eval-mode metrics on every split: (per member (P,), per replicate (R,)); NaN for an empty split.
+
+    Keys are '<split>_<metric>' ('train_loss', 'val_acc', ...). A replicate's metrics are its
+    ensemble's (members' predictions combined) when members > 1, else its single member's.
+    """
+    P = next(iter(params.values())).shape[0]
+    per_member, per_replicate = {}, {}
+    for split in SPLITS:
+        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+        if len(y) == 0:
+            for name in objective.names:
+                per_member[f"{split}_{name}"] = torch.full((P,), math.nan, device=x.device)
+                per_replicate[f"{split}_{name}"] = torch.full((P // members,), math.nan, device=x.device)
+            continue
+        outputs = predict(model, params, x)                                   # (P, n, O)
+        for name, value in objective.metrics(outputs, y).items():
+            per_member[f"{split}_{name}"] = value
+        if members > 1:
+            combined = objective.combine(outputs.reshape(P // members, members, *outputs.shape[1:]))
+            for name, value in objective.metrics(combined, y).items():
+                per_replicate[f"{split}_{name}"] = value
+        else:
+            per_replicate.update({k: v for k, v in per_member.items() if k.startswith(f"{split}_")})
+    return per_member, per_replicate
+
+
+def by_replicate(values: torch.Tensor, members: int) -> torch.Tensor:
+    """(P,) member values -> (R, members)."""
+    return values.reshape(-1, members)
 
 
 def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hooks: list[Regularizer],
                      seeds: list[int], device: torch.device,
-                     on_epoch: Callable[[int, dict[str, torch.Tensor]], None] | None = None) -> TrainResult:
-    """Train one member per seed together; regularizers plug in through their hooks."""
+                     on_epoch: Callable[[int, dict[str, torch.Tensor]], None] | None = None,
+                     objective: Objective = CLASSIFICATION) -> TrainResult:
+    """Train every replicate seed (x ensemble member) together; regularizers plug in through hooks."""
     hooks = sorted(hooks, key=lambda h: (h.order, h.name))
-    streams = Streams(seeds, device)
+    M = max([h.members() for h in hooks], default=1)
+    population = [(seed, member) for seed in seeds for member in range(M)]
+    streams = Streams(population, device)
     data = data.to(device)
     for hook in hooks:
         hook.bind(streams, data)
         spec = hook.model(spec)
-    model, params = build_population(spec, data, seeds, device)
+    model, params = build_population(spec, data, population, device, objective.output_size(data))
+    for hook in hooks:
+        params = hook.init_params(model, params, settings)
+    params = {name: value.detach().requires_grad_() for name, value in params.items()}
     noisy = noisy_modules(model)
-    P, N = len(seeds), len(data.y_train)
+    P, N = len(population), len(data.y_train)
     B = settings.batch_size or N
 
     train = TrainSet(index=torch.arange(N, device=device).expand(P, N),
-                     labels=data.y_train.expand(P, N))
+                     labels=data.y_train.expand(P, *data.y_train.shape))
     for hook in hooks:
         train = hook.prepare(train)
+    member_rows = torch.arange(P, device=device).unsqueeze(1)                  # (P, 1)
 
     def member_loss(p: Params, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return soft_cross_entropy(functional_call(model, p, (x,)), y)
+        return objective.loss(functional_call(model, p, (x,)), y)
 
     # randomness="error": any hidden global-RNG draw inside the step is a bug, not a silent shared mask.
     batched_loss = vmap(member_loss, randomness="error")
@@ -163,11 +225,11 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
     for epoch in range(1, settings.epochs + 1):
         model.train()
         lr = optimizer.param_groups[0]["lr"]
-        order = streams.permutation("order", N)                        # (P, N) slots of train
+        order = streams.permutation("order", N)                                # (P, N) slots of train
         for start in range(0, N, B):
-            slots = order[:, start:start + B]                             # (P, B)
-            x = data.x_train[train.index.gather(1, slots)]                # (P, B, *input)
-            y = train.labels.gather(1, slots)                             # (P, B)
+            slots = order[:, start:start + B]                                  # (P, B)
+            x = data.x_train[train.index.gather(1, slots)]                     # (P, B, *input)
+            y = train.labels[member_rows, slots]                               # (P, B, *target)
             for hook in hooks:
                 x, y = hook.batch(x, y)
             used = params
@@ -179,21 +241,23 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
                 total = total + hook.penalty(params, losses)
             optimizer.zero_grad(set_to_none=True)
             total.sum().backward()
+            for hook in hooks:
+                hook.before_step(params)
             optimizer.step()
             for hook in hooks:
                 hook.after_step(params, lr)
         if schedule is not None:
             schedule.step()
 
-        metrics = measure(model, params, data)
+        members_metrics, metrics = measure(model, params, data, objective, M)
         epochs_run += active.long()
-        diverged |= ~torch.isfinite(metrics["train_loss"])
+        diverged |= ~torch.isfinite(members_metrics["train_loss"])
         val_history.append(metrics["val_loss"])
-        curves += curve_rows(epoch, seeds, metrics, active, lr)
+        curves += curve_rows(epoch, seeds, metrics, by_replicate(active, M).any(1), lr)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
         for hook in hooks:
-            stopped = hook.epoch_end(epoch, params, metrics)
+            stopped = hook.epoch_end(epoch, params, members_metrics)
             if stopped is not None:
                 active &= ~stopped
         if not bool(active.any()):
@@ -201,27 +265,24 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
 
     for hook in hooks:
         params = hook.finalize(params)
-    final = measure(model, params, data)
+    members_final, final = measure(model, params, data, objective, M)
+    member_final = None
+    if M > 1:
+        member_final = {key: by_replicate(value, M).mean(1) for key, value in members_final.items()}
     best_epoch = None
     if len(data.y_val):
-        history = torch.stack(val_history)  # (epochs, P)
+        history = torch.stack(val_history)  # (epochs, R)
         best_epoch = torch.nan_to_num(history, nan=math.inf).argmin(0) + 1
-    return TrainResult(seeds=list(seeds), final=final, best_epoch=best_epoch, epochs=epochs_run,
-                       diverged=diverged, curves=curves)
-
-
-def measure(model: nn.Module, params: Params, data: Data) -> dict[str, torch.Tensor]:
-    """Eval-mode loss and accuracy on every split: {'train_loss': (P,), 'train_acc': (P,), ...}."""
-    out = {}
-    for split in SPLITS:
-        loss, acc = evaluate(model, params, getattr(data, f"x_{split}"), getattr(data, f"y_{split}"))
-        out[f"{split}_loss"], out[f"{split}_acc"] = loss, acc
-    return out
+    return TrainResult(seeds=list(seeds), members=M, final=final, member_final=member_final,
+                       best_epoch=best_epoch, epochs=by_replicate(epochs_run, M).max(1).values,
+                       diverged=by_replicate(diverged, M).any(1),
+                       params={name: value.detach() for name, value in params.items()}, curves=curves)
 
 
 def curve_rows(epoch: int, seeds: list[int], metrics: dict[str, torch.Tensor], active: torch.Tensor,
                lr: float) -> list[dict]:
+    """One row per replicate still training this epoch."""
     values = {key: value.tolist() for key, value in metrics.items()}
     keep = active.tolist()
-    return [{"epoch": epoch, "seed": seed, "lr": lr, **{k: v[m] for k, v in values.items()}}
-            for m, seed in enumerate(seeds) if keep[m]]
+    return [{"epoch": epoch, "seed": seed, "lr": lr, **{k: v[r] for k, v in values.items()}}
+            for r, seed in enumerate(seeds) if keep[r]]

@@ -12,29 +12,37 @@ import numpy as np
 import torch
 
 
-def derive_seed(seed: int, stream: str) -> int:
-    """A 63-bit seed for (member seed, stream name), well mixed and stable across runs and platforms."""
-    state = np.random.SeedSequence([seed, zlib.crc32(stream.encode())]).generate_state(2, dtype=np.uint32)
+# A population member: (replicate seed, ensemble member index). A plain run is member 0 of its seed.
+Member = tuple[int, int]
+
+
+def derive_seed(seed: int, stream: str, member: int = 0) -> int:
+    """A 63-bit seed for (seed, ensemble member, stream name), well mixed and stable across platforms."""
+    entropy = [seed, member, zlib.crc32(stream.encode())]
+    state = np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint32)
     return (int(state[0]) << 31) ^ int(state[1])
 
 
 class Streams:
-    """Lazily created torch.Generators, one per (member, stream); draws come back stacked as (P, ...)."""
+    """Lazily created torch.Generators, one per (member, stream); draws come back stacked as (P, ...).
 
-    def __init__(self, seeds: list[int], device: torch.device) -> None:
-        self.seeds = list(seeds)
+    `members` are (seed, ensemble index) pairs, or plain seeds meaning (seed, 0).
+    """
+
+    def __init__(self, members: list[Member] | list[int], device: torch.device) -> None:
+        self.members: list[Member] = [m if isinstance(m, tuple) else (int(m), 0) for m in members]
         self.device = torch.device(device)
         self._generators: dict[str, list[torch.Generator]] = {}
 
     def __len__(self) -> int:
-        return len(self.seeds)
+        return len(self.members)
 
     def generators(self, stream: str) -> list[torch.Generator]:
         if stream not in self._generators:
             made = []
-            for seed in self.seeds:
+            for seed, member in self.members:
                 generator = torch.Generator(device=self.device)
-                generator.manual_seed(derive_seed(seed, stream))
+                generator.manual_seed(derive_seed(seed, stream, member))
                 made.append(generator)
             self._generators[stream] = made
         return self._generators[stream]
