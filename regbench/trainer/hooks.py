@@ -51,7 +51,7 @@ class Regularizer:
     def stream(self, purpose: str) -> str:
         return f"{self.name}:{purpose}"
 
-    def members(self) -> int:
+    def ensemble_size(self) -> int:
         """Ensemble members per replicate this technique trains (their predictions are averaged)."""
         return 1
 

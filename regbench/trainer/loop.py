@@ -188,7 +188,7 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
                      objective: Objective = CLASSIFICATION) -> TrainResult:
     """Train every replicate seed (x ensemble member) together; regularizers plug in through hooks."""
     hooks = sorted(hooks, key=lambda h: (h.order, h.name))
-    M = max([h.members() for h in hooks], default=1)
+    M = max([h.ensemble_size() for h in hooks], default=1)
     population = [(seed, member) for seed in seeds for member in range(M)]
     streams = Streams(population, device)
     data = data.to(device)
