@@ -185,11 +185,19 @@ def by_replicate(values: torch.Tensor, members: int) -> torch.Tensor:
 def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hooks: list[Regularizer],
                      seeds: list[int], device: torch.device,
                      on_epoch: Callable[[int, dict[str, torch.Tensor]], None] | None = None,
-                     objective: Objective = CLASSIFICATION) -> TrainResult:
-    """Train every replicate seed (x ensemble member) together; regularizers plug in through hooks."""
+                     objective: Objective = CLASSIFICATION,
+                     population: list[Member] | None = None) -> TrainResult:
+    """Train every replicate seed (x ensemble member) together; regularizers plug in through hooks.
+
+    `population` (a pretraining stage) trains exactly these (seed, member) keys, each reported alone.
+    """
     hooks = sorted(hooks, key=lambda h: (h.order, h.name))
     M = max([h.ensemble_size() for h in hooks], default=1)
-    population = [(seed, member) for seed in seeds for member in range(M)]
+    if population is None:
+        population = [(seed, member) for seed in seeds for member in range(M)]
+    else:
+        assert M == 1, "a given population is not grouped into ensembles"
+        seeds = [seed for seed, _ in population]
     streams = Streams(population, device)
     data = data.to(device)
     for hook in hooks:
@@ -252,7 +260,8 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
         members_metrics, metrics = measure(model, params, data, objective, M)
         epochs_run += active.long()
         diverged |= ~torch.isfinite(members_metrics["train_loss"])
-        val_history.append(metrics["val_loss"])
+        # a replicate whose members have all stopped has reported its weights: later epochs don't count
+        val_history.append(torch.where(by_replicate(active, M).any(1), metrics["val_loss"], math.inf))
         curves += curve_rows(epoch, seeds, metrics, by_replicate(active, M).any(1), lr)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
