@@ -26,10 +26,18 @@ class Data:
     y_test: torch.Tensor
     num_classes: int
     modality: str  # signal | image | tabular: picks the default augmentations
+    # Inputs of training examples whose labels were dropped by n_train (unlabelled, for pretraining).
+    x_unlabelled: torch.Tensor | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
+
+    def unlabelled_pool(self) -> torch.Tensor:
+        """Every training input, labelled or not: what self-supervised pretraining may use (never test)."""
+        if self.x_unlabelled is None:
+            return self.x_train
+        return torch.cat([self.x_train, self.x_unlabelled])
 
     def to(self, device: torch.device | str) -> "Data":
         moved = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -60,11 +68,12 @@ class SplitSettings:
         order = rng.permutation(len(y))
         n_val = int(round(self.val_fraction * len(y)))
         val, train = order[:n_val], order[n_val:]
+        unlabelled = train[:0]
         if self.n_train is not None:
             if self.n_train > len(train):
                 raise ConfigError(f"dataset.n_train={self.n_train} is out of range: expected an integer "
                                   f"<= {len(train)} (the examples left after the validation split) or null")
-            train = train[: self.n_train]
+            train, unlabelled = train[: self.n_train], train[self.n_train:]
         y_train = y[train].copy()
         noisy = rng.random(len(train)) < self.label_noise
         y_train[noisy] = rng.integers(0, num_classes, int(noisy.sum()))
@@ -76,5 +85,6 @@ class SplitSettings:
                     x_train=tensor(x[train], torch.float32), y_train=tensor(y_train, torch.int64),
                     x_val=tensor(x[val], torch.float32), y_val=tensor(y[val], torch.int64),
                     x_test=tensor(x_test, torch.float32), y_test=tensor(y_test, torch.int64),
-                    num_classes=num_classes, modality=modality)
+                    num_classes=num_classes, modality=modality,
+                    x_unlabelled=tensor(x[unlabelled], torch.float32))
 

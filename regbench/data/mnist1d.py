@@ -12,12 +12,14 @@ from regbench.config import check_number
 from regbench.data.base import Data, SplitSettings
 
 
-def generate(generator_seed: int) -> dict[str, np.ndarray]:
-    """The mnist1d package's generator with its default arguments (seed 42 = the published data)."""
+def generate(generator_seed: int, num_samples: int = 5000) -> dict[str, np.ndarray]:
+    """The mnist1d package's generator with its default arguments (seed 42, 5000 = the published data;
+    80% train, 20% test)."""
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()
     args.seed = generator_seed
+    args.num_samples = num_samples
     # make_dataset seeds numpy's global RNG; keep that from leaking into the rest of the process.
     state = np.random.get_state()
     try:
@@ -27,14 +29,15 @@ def generate(generator_seed: int) -> dict[str, np.ndarray]:
     return {key: np.asarray(raw[key]) for key in ("x", "y", "x_test", "y_test")}
 
 
-def load_cached(data_dir: str, generator_seed: int) -> dict[str, np.ndarray]:
-    """Generate once per seed, then read the .npz; the file is written atomically (parallel jobs)."""
+def load_cached(data_dir: str, generator_seed: int, num_samples: int = 5000) -> dict[str, np.ndarray]:
+    """Generate once per (seed, size), then read the .npz; written atomically (parallel jobs)."""
     directory = Path(os.path.expanduser(data_dir))
-    path = directory / f"mnist1d_seed{generator_seed}.npz"
+    size = "" if num_samples == 5000 else f"_n{num_samples}"
+    path = directory / f"mnist1d_seed{generator_seed}{size}.npz"
     if path.exists():
         with np.load(path) as stored:
             return {key: stored[key] for key in stored.files}
-    arrays = generate(generator_seed)
+    arrays = generate(generator_seed, num_samples)
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
     with os.fdopen(fd, "wb") as handle:

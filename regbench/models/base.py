@@ -38,3 +38,14 @@ class ModelSpec:
 
     def build(self, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
         raise NotImplementedError
+
+
+def head_names(model: nn.Module) -> list[str]:
+    """Names of the output layer's parameters: those of the last submodule that has any.
+
+    Transfer and self-supervised pretraining keep every other parameter (the body) and replace these.
+    """
+    owners = [name for name, module in model.named_modules()
+              if any(True for _ in module.parameters(recurse=False))]
+    last = owners[-1]
+    return [name for name, _ in model.named_parameters() if name.rpartition(".")[0] == last]

@@ -16,7 +16,7 @@ def discover() -> dict[str, type[Regularizer]]:
     for info in pkgutil.iter_modules(__path__):
         module = importlib.import_module(f"{__name__}.{info.name}")
         for value in vars(module).values():
-            if (isinstance(value, type) and issubclass(value, Regularizer)
+            if (isinstance(value, type) and issubclass(value, Regularizer) and value.technique
                     and value.__module__ == module.__name__ and "name" in vars(value)):
                 found[value.name] = value
     return found

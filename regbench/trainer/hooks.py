@@ -36,6 +36,8 @@ class Regularizer:
     """A technique as a set of hooks; the defaults leave training untouched."""
 
     name: ClassVar[str] = "regularizer"
+    # False for hooks used inside a technique (e.g. a pretraining stage's masking): not a config option.
+    technique: ClassVar[bool] = True
     # Hooks run in ascending `order` (then name): input transforms before target transforms.
     order: ClassVar[int] = 50
 

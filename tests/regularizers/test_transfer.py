@@ -1,0 +1,69 @@
+import dataclasses
+
+import pytest
+import torch
+
+from regbench.config import ConfigError
+from regbench.experiment import Experiment
+from regbench.regularizers.transfer import source_task
+from regbench.trainer import Streams, train_population
+from regbench.trainer.loop import build_population
+from tests.regularizers.helpers import end_to_end
+
+SMALL = ("regularizer=transfer", "regularizer.transfer.source_samples=600", "regularizer.transfer.pretrain_epochs=1")
+CPU = torch.device("cpu")
+
+
+def pretrained_start(make_cfg, members, *overrides):
+    """Run only the pretraining stage: (experiment, data, hook, fresh params, starting params)."""
+    experiment = Experiment.from_config(make_cfg(*SMALL, *overrides))
+    data = experiment.dataset.load()
+    (hook,) = experiment.regularizers
+    hook.bind(Streams(members, CPU), data)
+    hook.model(experiment.model)
+    model, fresh = build_population(experiment.model, data, members, CPU)
+    return experiment, data, hook, fresh, hook.init_params(model, fresh, experiment.trainer)
+
+
+def test_fine_tune_starts_from_the_pretrained_body_with_a_fresh_head(make_cfg):
+    members = [(0, 0), (1, 0)]
+    experiment, data, hook, fresh, started = pretrained_start(make_cfg, members)
+    assert hook.head == ["5.weight", "5.bias"]
+    source = source_task(experiment.dataset.data_dir, 1, 600, permute_labels=True)
+    alone = train_population(experiment.model, source, dataclasses.replace(experiment.trainer, epochs=1), [],
+                             [], CPU, population=members)
+    for name in fresh:
+        if name in hook.head:
+            assert torch.equal(started[name], fresh[name])        # the member's own fresh output layer
+        else:                                                     # what pretraining alone produces
+            assert not torch.equal(started[name], fresh[name])
+            torch.testing.assert_close(started[name], alone.params[name])
+
+
+def test_source_task_relabels_classes_and_is_another_draw(make_cfg):
+    data_dir = make_cfg().dataset.data_dir
+    target = Experiment.from_config(make_cfg()).dataset.load()
+    plain = source_task(data_dir, 1, 600, permute_labels=False)
+    renamed = source_task(data_dir, 1, 600, permute_labels=True)
+    assert torch.equal(plain.x_train, renamed.x_train) and not torch.equal(plain.y_train, renamed.y_train)
+    mapping = {int(a): int(b) for a, b in zip(plain.y_train, renamed.y_train)}
+    assert sorted(mapping) == sorted(mapping.values()) == list(range(10))   # a permutation of classes
+    assert len(plain.y_train) == 480 and not torch.equal(plain.x_train[:5], target.x_train[:5])
+
+
+def test_frozen_body_does_not_move_during_fine_tuning(make_cfg):
+    experiment, data, hook, _, pretrained = pretrained_start(make_cfg, [(0, 0)], "regularizer.transfer.freeze=true")
+    result = train_population(experiment.model, data, dataclasses.replace(experiment.trainer, epochs=2),
+                              experiment.regularizers, [0], CPU)
+    for name, value in pretrained.items():
+        assert torch.equal(result.params[name], value) == (name not in hook.head), name
+
+
+def test_transfer_refuses_the_targets_own_draw(make_cfg):
+    with pytest.raises(ConfigError, match="regularizer.transfer.source_seed"):
+        Experiment.from_config(make_cfg(*SMALL, "regularizer.transfer.source_seed=42"))
+
+
+def test_transfer_end_to_end(make_cfg):
+    record = end_to_end(make_cfg, *SMALL)
+    assert record["status"] == "completed" and record["technique"] == "transfer"
