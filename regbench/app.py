@@ -24,7 +24,7 @@ PROGRESS = ("auto", True, False)
 
 
 @contextlib.contextmanager
-def epoch_progress(mode: str, epochs: int, label: str) -> Iterator[Callable | None]:
+def epoch_progress(mode: str, epochs: int | None, label: str) -> Iterator[Callable | None]:
     """A rich progress bar over epochs; with progress=auto only when stderr is a terminal."""
     check_choice("progress", mode, PROGRESS)
     if mode is False or (mode == "auto" and not sys.stderr.isatty()):
@@ -55,7 +55,8 @@ def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool
     try:
         experiment = Experiment.from_config(cfg)  # every value checked before anything runs
         label = f"{experiment.technique} seeds {experiment.seeds[0]}-{experiment.seeds[-1]}"
-        with epoch_progress(cfg.progress, experiment.trainer.epochs, label) as on_epoch:
+        total = experiment.trainer.epochs if experiment.trainer.steps is None else None  # None: unknown
+        with epoch_progress(cfg.progress, total, label) as on_epoch:
             record, curves = run_job(experiment, cfg, overrides, on_epoch=on_epoch)
     except Exception as error:  # recorded, then re-raised unless the sweep must go on
         if isinstance(error, ConfigError) and not multirun:

@@ -75,3 +75,14 @@ def test_settings_reject_bad_schedule():
     from regbench.config import ConfigError
     with pytest.raises(ConfigError, match="trainer.lr_schedule"):
         TrainerSettings(lr_schedule="warmup")
+
+
+def test_steps_fix_the_number_of_optimizer_steps_across_batch_sizes():
+    assert TrainerSettings(steps=100, batch_size=None).epochs_for(3600) == 100
+    assert TrainerSettings(steps=100, batch_size=100).epochs_for(3600) == 3   # 36 steps an epoch
+    assert TrainerSettings(steps=None, epochs=7).epochs_for(3600) == 7
+
+
+def test_steps_setting_runs_that_many_epochs(make_cfg):
+    result = train(make_cfg, [0], "trainer.steps=12", "trainer.batch_size=250")  # 2 steps an epoch
+    assert int(result.epochs[0]) == 6

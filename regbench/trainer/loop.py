@@ -37,6 +37,7 @@ class TrainerSettings:
     lr_schedule: str = "step"
     lr_step_epochs: int = 10
     lr_gamma: float = 0.5
+    steps: int | None = None  # if set: train for this many optimizer steps instead of `epochs`
 
     def __post_init__(self) -> None:
         check_number("trainer.epochs", self.epochs, low=1, integer=True)
@@ -47,6 +48,17 @@ class TrainerSettings:
         check_choice("trainer.lr_schedule", self.lr_schedule, SCHEDULES)
         check_number("trainer.lr_step_epochs", self.lr_step_epochs, low=1, integer=True)
         check_number("trainer.lr_gamma", self.lr_gamma, low=0.0, high=1.0, low_open=True)
+        check_number("trainer.steps", self.steps, low=1, integer=True, optional=True)
+
+    def epochs_for(self, n_train: int) -> int:
+        """Epochs to run: `epochs`, or enough whole epochs for `steps` optimizer steps.
+
+        Fixed steps make batch sizes comparable: full-batch gradient descent takes one step an epoch.
+        """
+        if self.steps is None:
+            return self.epochs
+        steps_per_epoch = math.ceil(n_train / (self.batch_size or n_train))
+        return math.ceil(self.steps / steps_per_epoch)
 
     def make_optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
         if self.optimizer == "sgd":
@@ -56,11 +68,12 @@ class TrainerSettings:
         # Decay belongs to the `weight_decay` regularizer, so the baseline AdamW carries none.
         return torch.optim.AdamW(params, lr=self.lr, weight_decay=0.0)
 
-    def make_schedule(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
+    def make_schedule(self, optimizer: torch.optim.Optimizer,
+                      epochs: int) -> torch.optim.lr_scheduler.LRScheduler | None:
         if self.lr_schedule == "step":
             return torch.optim.lr_scheduler.StepLR(optimizer, self.lr_step_epochs, self.lr_gamma)
         if self.lr_schedule == "cosine":
-            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.epochs)
+            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
         return None
 
 
@@ -223,14 +236,15 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
     # randomness="error": any hidden global-RNG draw inside the step is a bug, not a silent shared mask.
     batched_loss = vmap(member_loss, randomness="error")
     optimizer = settings.make_optimizer(list(params.values()))
-    schedule = settings.make_schedule(optimizer)
+    epochs = settings.epochs_for(N)
+    schedule = settings.make_schedule(optimizer, epochs)
 
     active = torch.ones(P, dtype=torch.bool, device=device)
     epochs_run = torch.zeros(P, dtype=torch.long, device=device)
     diverged = torch.zeros(P, dtype=torch.bool, device=device)
     val_history: list[torch.Tensor] = []
     curves: list[dict] = []
-    for epoch in range(1, settings.epochs + 1):
+    for epoch in range(1, epochs + 1):
         model.train()
         lr = optimizer.param_groups[0]["lr"]
         order = streams.permutation("order", N)                                # (P, N) slots of train
