@@ -52,12 +52,14 @@ class Experiment:
     seeds: list[int]
     device: torch.device
     technique: str
+    threads: int | None = None
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> "Experiment":
         """Validate every group before any training starts; a bad value raises ConfigError."""
         check_number("seed", cfg.seed, low=0, integer=True)
         check_number("replicates", cfg.replicates, low=1, integer=True)
+        check_number("threads", cfg.threads, low=1, integer=True, optional=True)
         regularizers = build_regularizers(cfg.regularizer)
         return cls(dataset=build_named("dataset", DATASETS, cfg.dataset),
                    model=build_named("model", MODELS, cfg.model),
@@ -65,10 +67,13 @@ class Experiment:
                    trainer=build("trainer", TrainerSettings, cfg.trainer),
                    seeds=[cfg.seed + r for r in range(cfg.replicates)],
                    device=resolve_device(cfg.device),
-                   technique=technique_label([r.name for r in regularizers]))
+                   technique=technique_label([r.name for r in regularizers]),
+                   threads=cfg.threads)
 
     def run(self, on_epoch: Callable | None = None) -> tuple[list[dict], list[dict]]:
         """Train the population; return (one result row per seed, per-epoch curve rows)."""
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
         data = self.dataset.load()
         result = train_population(self.model, data, self.trainer, self.regularizers, self.seeds,
                                   self.device, on_epoch=on_epoch)

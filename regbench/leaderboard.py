@@ -23,7 +23,7 @@ from regbench.stats import mean_ci, paired_difference
 # Overrides that pick what is compared (shown in their own columns), which seeds, or where and how a
 # job runs: none of them changes the setting a result belongs to.
 GROUP_KEYS = {"dataset", "model", "regularizer", "seed", "replicates", "device", "progress", "suite",
-              "dataset.data_dir"}
+              "threads", "dataset.data_dir"}
 # (column prefix, field in metrics.json runs)
 METRICS = [("test_acc", "test_acc"), ("train_acc", "train_acc"), ("gap_acc", "gap_acc"),
            ("test_loss", "test_loss"), ("train_loss", "train_loss"), ("gap_loss", "gap_loss")]
@@ -54,7 +54,7 @@ def describe(record: dict) -> tuple[str, str, str]:
     for override in sorted(record.get("overrides", [])):
         key = override_key(override)
         head = key.split(".", 1)[0]
-        if key in GROUP_KEYS or head in ("hydra", "suite"):
+        if key in GROUP_KEYS or head in ("hydra", "suite") or key.endswith(".data_dir"):
             continue
         if config and lookup(config, key) == default_value(key, groups):
             continue
