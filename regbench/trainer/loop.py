@@ -7,6 +7,7 @@ population matches the same seed trained alone up to float rounding. P = 1 is th
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -213,6 +214,9 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
         seeds = [seed for seed, _ in population]
     streams = Streams(population, device)
     data = data.to(device)
+    # hooks may edit the spec: give them a copy, so training an experiment twice builds the same model
+    spec = copy.copy(spec)
+    spec.after_activation = list(spec.after_activation)
     for hook in hooks:
         hook.bind(streams, data)
         spec = hook.model(spec)

@@ -1,0 +1,53 @@
+"""Inverted dropout on hidden units: h' = h * 1[u >= p] / (1 - p), u ~ U[0,1) per unit; identity in eval
+(UDL 9.3.1; Srivastava et al. 2014)."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from regbench.config import check_number
+from regbench.models.base import ModelSpec
+from regbench.trainer.hooks import Regularizer
+
+
+def dropout(x: torch.Tensor, noise: torch.Tensor | None, drop_prob: float, training: bool) -> torch.Tensor:
+    """Zero the units whose uniform draw in `noise` (x's shape) falls below drop_prob; scale the rest."""
+    if not training or drop_prob == 0.0 or noise is None:
+        return x
+    keep = noise >= drop_prob
+    return x * keep / (1.0 - drop_prob)
+
+
+class Dropout(nn.Module):
+    """The trainer fills buffer `noise` with per-member U[0,1) draws each step (see `noise_shape`):
+    drawing masks outside the vmapped forward is faster than `rand_like` inside it, and per-member seeded."""
+
+    def __init__(self, shape: tuple[int, ...], drop_prob: float) -> None:
+        super().__init__()
+        self.noise_shape = tuple(shape)
+        self.drop_prob = drop_prob
+        self.register_buffer("noise", None, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dropout(x, self.noise, self.drop_prob, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.drop_prob}"
+
+
+@dataclass
+class DropoutRegularizer(Regularizer):
+    p: float = 0.2
+    name = "dropout"
+
+    def __post_init__(self) -> None:
+        check_number("regularizer.dropout.p", self.p, low=0.0, high=1.0, high_open=True)
+
+    def model(self, spec: ModelSpec) -> ModelSpec:
+        # A copy: the experiment's spec stays as configured if it is trained again.
+        spec = copy.copy(spec)
+        spec.after_activation = [*spec.after_activation, lambda shape: Dropout(shape, self.p)]
+        return spec
