@@ -86,3 +86,11 @@ def test_steps_fix_the_number_of_optimizer_steps_across_batch_sizes():
 def test_steps_setting_runs_that_many_epochs(make_cfg):
     result = train(make_cfg, [0], "trainer.steps=12", "trainer.batch_size=250")  # 2 steps an epoch
     assert int(result.epochs[0]) == 6
+
+
+def test_eval_every_thins_the_curves_but_not_the_training(make_cfg):
+    every = train(make_cfg, [0], "trainer.epochs=5")
+    thinned = train(make_cfg, [0], "trainer.epochs=5", "trainer.eval_every=2")
+    assert [row["epoch"] for row in thinned.curves] == [2, 4, 5]
+    torch.testing.assert_close(thinned.final["test_loss"], every.final["test_loss"])
+    assert int(thinned.best_epoch[0]) in (2, 4, 5)

@@ -39,6 +39,7 @@ class TrainerSettings:
     lr_step_epochs: int = 10
     lr_gamma: float = 0.5
     steps: int | None = None  # if set: train for this many optimizer steps instead of `epochs`
+    eval_every: int = 1       # epochs between evaluations (curves, early stopping); the last always
 
     def __post_init__(self) -> None:
         check_number("trainer.epochs", self.epochs, low=1, integer=True)
@@ -50,6 +51,7 @@ class TrainerSettings:
         check_number("trainer.lr_step_epochs", self.lr_step_epochs, low=1, integer=True)
         check_number("trainer.lr_gamma", self.lr_gamma, low=0.0, high=1.0, low_open=True)
         check_number("trainer.steps", self.steps, low=1, integer=True, optional=True)
+        check_number("trainer.eval_every", self.eval_every, low=1, integer=True)
 
     def epochs_for(self, n_train: int) -> int:
         """Epochs to run: `epochs`, or enough whole epochs for `steps` optimizer steps.
@@ -247,6 +249,7 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
     epochs_run = torch.zeros(P, dtype=torch.long, device=device)
     diverged = torch.zeros(P, dtype=torch.bool, device=device)
     val_history: list[torch.Tensor] = []
+    eval_epochs: list[int] = []
     curves: list[dict] = []
     for epoch in range(1, epochs + 1):
         model.train()
@@ -275,11 +278,14 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
         if schedule is not None:
             schedule.step()
 
-        members_metrics, metrics = measure(model, params, data, objective, M)
         epochs_run += active.long()
+        if epoch % settings.eval_every and epoch != epochs:
+            continue
+        members_metrics, metrics = measure(model, params, data, objective, M)
         diverged |= ~torch.isfinite(members_metrics["train_loss"])
         # a replicate whose members have all stopped has reported its weights: later epochs don't count
         val_history.append(torch.where(by_replicate(active, M).any(1), metrics["val_loss"], math.inf))
+        eval_epochs.append(epoch)
         curves += curve_rows(epoch, seeds, metrics, by_replicate(active, M).any(1), lr)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
@@ -298,8 +304,8 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
         member_final = {key: by_replicate(value, M).mean(1) for key, value in members_final.items()}
     best_epoch = None
     if len(data.y_val):
-        history = torch.stack(val_history)  # (epochs, R)
-        best_epoch = torch.nan_to_num(history, nan=math.inf).argmin(0) + 1
+        history = torch.stack(val_history)  # (evaluations, R)
+        best_epoch = torch.tensor(eval_epochs)[torch.nan_to_num(history, nan=math.inf).argmin(0).cpu()]
     return TrainResult(seeds=list(seeds), members=M, final=final, member_final=member_final,
                        best_epoch=best_epoch, epochs=by_replicate(epochs_run, M).max(1).values,
                        diverged=by_replicate(diverged, M).any(1),
