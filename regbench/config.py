@@ -18,6 +18,9 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 MISSING_DEFAULT = object()
 
+# ${div:a,b} in conf/: e.g. grad_penalty's strength = lr/4 follows a learning-rate sweep.
+OmegaConf.register_new_resolver("div", lambda a, b: float(a) / float(b), replace=True)
+
 
 class ConfigError(ValueError):
     """A user mistake in the config. The command line prints it as one line, without a traceback."""

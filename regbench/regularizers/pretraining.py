@@ -8,16 +8,18 @@ keys as the fine-tune, so each member's body comes from its own pretraining run.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from regbench.config import check_choice, check_number
+from regbench.config import ConfigError, check_choice, check_number
 from regbench.data.base import Data
+from regbench.data.mnist1d import TARGET_GENERATOR_SEED, load_cached
 from regbench.models.base import ModelSpec, head_names
 from regbench.trainer.hooks import Params, Regularizer
-from regbench.trainer.loop import CLASSIFICATION, Objective, TrainerSettings, train_population
+from regbench.trainer.loop import OPTIMIZERS, Objective, TrainerSettings, train_population
 
 
 def transplant(fresh: Params, pretrained: Params, keep: list[str]) -> Params:
@@ -30,6 +32,8 @@ class PretrainedBody(Regularizer):
     """Base for pretraining techniques: subclasses say what to pretrain on (`stage`)."""
     pretrain_epochs: int = 20
     freeze: bool = False
+    pretrain_optimizer: str | None = None  # null: the trainer's optimizer
+    pretrain_lr: float | None = None       # null: the trainer's learning rate
     technique = False
     spec: ModelSpec | None = field(default=None, init=False, repr=False)
     head: list[str] = field(default_factory=list, init=False, repr=False)
@@ -37,6 +41,9 @@ class PretrainedBody(Regularizer):
     def __post_init__(self) -> None:
         check_number(f"regularizer.{self.name}.pretrain_epochs", self.pretrain_epochs, low=1, integer=True)
         check_choice(f"regularizer.{self.name}.freeze", self.freeze, (True, False))
+        check_choice(f"regularizer.{self.name}.pretrain_optimizer", self.pretrain_optimizer, (None, *OPTIMIZERS))
+        check_number(f"regularizer.{self.name}.pretrain_lr", self.pretrain_lr, low=0.0, low_open=True,
+                     optional=True)
 
     def stage(self) -> tuple[Data, Objective, list[Regularizer]]:
         """The pretraining data, objective and hooks."""
@@ -48,7 +55,9 @@ class PretrainedBody(Regularizer):
 
     def init_params(self, model: nn.Module, params: Params, settings: TrainerSettings) -> Params:
         data, objective, hooks = self.stage()
-        stage_settings = dataclasses.replace(settings, epochs=self.pretrain_epochs)
+        stage_settings = dataclasses.replace(
+            settings, epochs=self.pretrain_epochs, steps=None,
+            optimizer=self.pretrain_optimizer or settings.optimizer, lr=self.pretrain_lr or settings.lr)
         pretrained = train_population(self.spec, data, stage_settings, hooks, [], self.streams.device,
                                       objective=objective, population=self.streams.members)
         self.head = head_names(model)
@@ -60,3 +69,32 @@ class PretrainedBody(Regularizer):
             for name, value in params.items():
                 if name not in self.head and value.grad is not None:
                     value.grad.zero_()
+
+
+@dataclass
+class SelfSupervised(PretrainedBody):
+    """Pretraining on unlabelled inputs: the training inputs (labelled or not) plus, optionally, an
+    extra pool of `extra_unlabelled` inputs from a fresh MNIST-1D draw (generator seed `extra_seed`)."""
+    extra_unlabelled: int = 0
+    extra_seed: int = 2
+    data_dir: str = "~/.cache/regbench"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_number(f"regularizer.{self.name}.extra_unlabelled", self.extra_unlabelled, low=0, integer=True)
+        check_number(f"regularizer.{self.name}.extra_seed", self.extra_seed, low=0, integer=True)
+        if self.extra_unlabelled and self.extra_seed == TARGET_GENERATOR_SEED:
+            raise ConfigError(f"regularizer.{self.name}.extra_seed={self.extra_seed} is not allowed: it is "
+                              "the target's own draw (its test inputs would leak into pretraining)")
+
+    def unlabelled(self) -> torch.Tensor:
+        pool = self.data.unlabelled_pool()
+        if not self.extra_unlabelled:
+            return pool
+        if self.data.name != "mnist1d":
+            raise ConfigError(f"regularizer.{self.name}.extra_unlabelled draws MNIST-1D inputs: it needs "
+                              f"dataset=mnist1d, not {self.data.name}")
+        # the draw's own 80/20 split: only its training part is used, so 1.25x as many are generated
+        draw = load_cached(self.data_dir, self.extra_seed, math.ceil(self.extra_unlabelled / 0.8 / 10) * 10)
+        extra = torch.as_tensor(draw["x"][: self.extra_unlabelled], dtype=pool.dtype, device=pool.device)
+        return torch.cat([pool, extra])

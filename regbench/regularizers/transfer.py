@@ -14,13 +14,10 @@ import torch
 
 from regbench.config import ConfigError, check_number
 from regbench.data.base import Data
-from regbench.data.mnist1d import load_cached
+from regbench.data.mnist1d import TARGET_GENERATOR_SEED, load_cached
 from regbench.regularizers.pretraining import PretrainedBody
 from regbench.trainer.hooks import Regularizer
 from regbench.trainer.loop import CLASSIFICATION, Objective
-
-TARGET_GENERATOR_SEED = 42  # the published MNIST-1D draw, which the target dataset uses by default
-
 
 def source_task(data_dir: str, generator_seed: int, samples: int, permute_labels: bool) -> Data:
     """MNIST-1D regenerated with `generator_seed` and `samples` examples, its labels relabelled."""

@@ -1,0 +1,113 @@
+import dataclasses
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from regbench.config import ConfigError
+from regbench.experiment import Experiment
+from regbench.regularizers.ssl_contrastive import (Contrastive, TwoViews, contrastive_stage_data, nt_xent,
+                                                   self_contrast)
+from regbench.trainer import Streams, train_population
+from regbench.trainer.loop import build_population
+from tests.regularizers.helpers import end_to_end
+
+SMALL = ("regularizer=ssl_contrastive", "regularizer.ssl_contrastive.pretrain_epochs=1")
+CPU = torch.device("cpu")
+
+
+def test_nt_xent_matches_a_hand_computation():
+    z = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [0.0, -1.0]])   # views: 0↔2, 1↔3
+    tau = 0.5
+    u = z / z.norm(dim=1, keepdim=True)
+    s = (u @ u.T).tolist()
+    expected = 0.0
+    for i, positive in enumerate([2, 3, 0, 1]):
+        others = [k for k in range(4) if k != i]
+        expected -= math.log(math.exp(s[i][positive] / tau) / sum(math.exp(s[i][k] / tau) for k in others))
+    assert nt_xent(z, tau).item() == pytest.approx(expected / 4, rel=1e-6)
+
+
+def test_nt_xent_is_smallest_when_the_views_coincide():
+    g = torch.Generator().manual_seed(0)
+    first = torch.randn(16, 8, generator=g)
+    same = nt_xent(torch.cat([first, first]), 0.2)
+    for scale in (0.1, 0.5, 2.0):
+        other = first + scale * torch.randn(16, 8, generator=g)
+        assert same < nt_xent(torch.cat([first, other]), 0.2)
+    assert same > 0                                          # negatives still share the denominator
+    collapsed = torch.ones(5, 3)
+    assert self_contrast(collapsed, 0.5).item() == pytest.approx(math.log(5))
+
+
+def test_views_differ_per_member_and_reproduce_from_the_seed(make_cfg):
+    data = Experiment.from_config(make_cfg(*SMALL)).dataset.load()
+    x = data.x_train[:6].expand(2, 6, 40)
+    y = torch.zeros(2, 6, dtype=torch.int64)
+
+    def views(members):
+        hook = TwoViews()
+        hook.bind(Streams(members, CPU), data)
+        return hook.batch(x, y)
+
+    both, labels = views([0, 1])
+    assert both.shape == (2, 12, 40) and labels.shape == (2, 12)
+    first, second = both[:, :6], both[:, 6:]
+    assert not torch.equal(first, second)                    # two different views of each input
+    assert not torch.equal(first, x[:1].expand(2, 6, 40))   # augmented, not the clean input
+    assert not torch.equal(both[0], both[1])                 # each member draws its own views
+    assert torch.equal(views([0, 1])[0], both)               # same seeds, same views
+    assert torch.equal(views([1])[0][0], both[1])            # a member alone sees its own draws
+
+
+def test_pretraining_data_excludes_test_inputs(make_cfg):
+    data = Experiment.from_config(make_cfg(*SMALL)).dataset.load()
+    stage = contrastive_stage_data(data, data.unlabelled_pool())
+    assert len(stage.x_test) == 0 and len(stage.y_test) == 0
+    assert torch.equal(stage.x_train, torch.cat([data.x_train, data.x_unlabelled]))
+    assert torch.equal(stage.x_val, data.x_val)
+
+
+def test_fine_tune_starts_from_the_pretrained_body_with_a_fresh_head(make_cfg):
+    members = [(0, 0), (1, 0)]
+    experiment = Experiment.from_config(make_cfg(*SMALL))
+    data = experiment.dataset.load()
+    (hook,) = experiment.regularizers
+    hook.bind(Streams(members, CPU), data)
+    hook.model(experiment.model)
+    model, fresh = build_population(experiment.model, data, members, CPU)
+    started = hook.init_params(model, fresh, experiment.trainer)
+    assert hook.head == ["5.weight", "5.bias"] and fresh["5.weight"].shape[1] == 10
+    alone = train_population(experiment.model, contrastive_stage_data(data, data.unlabelled_pool()),
+                             dataclasses.replace(experiment.trainer, epochs=1), [TwoViews()], [], CPU,
+                             objective=Contrastive(0.5, 32), population=members)
+    assert alone.params["5.weight"].shape[1] == 32                           # the projection head
+    for name in fresh:
+        if name in hook.head:
+            assert torch.equal(started[name], fresh[name])
+        else:
+            assert not torch.equal(started[name], fresh[name])
+            torch.testing.assert_close(started[name], alone.params[name])
+
+
+def test_probe_freezes_the_body(make_cfg):
+    experiment = Experiment.from_config(make_cfg(*SMALL, "regularizer.ssl_contrastive.probe=true"))
+    (hook,) = experiment.regularizers
+    assert hook.freeze
+
+
+@pytest.mark.parametrize("knob", ["temperature=0", "projection_dim=0", "probe=maybe"])
+def test_bad_knobs_are_refused(make_cfg, knob):
+    with pytest.raises(ConfigError, match=f"regularizer.ssl_contrastive.{knob.split('=')[0]}"):
+        Experiment.from_config(make_cfg(*SMALL, f"regularizer.ssl_contrastive.{knob}"))
+
+
+def test_ssl_contrastive_end_to_end(make_cfg):
+    record = end_to_end(make_cfg, *SMALL)
+    assert record["status"] == "completed" and record["technique"] == "ssl_contrastive"
+
+
+def test_ssl_contrastive_composes_with_l2(make_cfg):
+    record = end_to_end(make_cfg, "regularizer=[l2,ssl_contrastive]", "regularizer.ssl_contrastive.pretrain_epochs=1")
+    assert record["status"] == "completed"
