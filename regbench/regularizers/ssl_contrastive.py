@@ -102,10 +102,13 @@ def contrastive_stage_data(data: Data, pool: torch.Tensor) -> Data:
 
 @dataclass
 class SSLContrastive(SelfSupervised):
-    temperature: float = 0.5
+    temperature: float = 0.2
     projection_dim: int = 32
     probe: bool = False
-    max_shift: int = 4
+    max_shift: int = 20
+    pretrain_optimizer: str | None = "adam"
+    pretrain_lr: float | None = 1e-3
+    extra_unlabelled: int = 16000
     name = "ssl_contrastive"
     technique = True
 

@@ -13,7 +13,8 @@ from regbench.trainer import Streams, train_population
 from regbench.trainer.loop import build_population
 from tests.regularizers.helpers import end_to_end
 
-SMALL = ("regularizer=ssl_contrastive", "regularizer.ssl_contrastive.pretrain_epochs=1")
+SMALL = ("regularizer=ssl_contrastive", "regularizer.ssl_contrastive.pretrain_epochs=1",
+         "regularizer.ssl_contrastive.extra_unlabelled=0")   # the default 16000-input pool is slow to draw
 CPU = torch.device("cpu")
 
 
@@ -80,8 +81,8 @@ def test_fine_tune_starts_from_the_pretrained_body_with_a_fresh_head(make_cfg):
     started = hook.init_params(model, fresh, experiment.trainer)
     assert hook.head == ["5.weight", "5.bias"] and fresh["5.weight"].shape[1] == 10
     alone = train_population(experiment.model, contrastive_stage_data(data, data.unlabelled_pool()),
-                             dataclasses.replace(experiment.trainer, epochs=1), [TwoViews()], [], CPU,
-                             objective=Contrastive(0.5, 32), population=members)
+                             dataclasses.replace(experiment.trainer, epochs=1, optimizer="adam", lr=1e-3),
+                             [TwoViews(max_shift=20)], [], CPU, objective=Contrastive(0.2, 32), population=members)
     assert alone.params["5.weight"].shape[1] == 32                           # the projection head
     for name in fresh:
         if name in hook.head:
@@ -109,5 +110,11 @@ def test_ssl_contrastive_end_to_end(make_cfg):
 
 
 def test_ssl_contrastive_composes_with_l2(make_cfg):
-    record = end_to_end(make_cfg, "regularizer=[l2,ssl_contrastive]", "regularizer.ssl_contrastive.pretrain_epochs=1")
+    record = end_to_end(make_cfg, "regularizer=[l2,ssl_contrastive]", *SMALL[1:])
     assert record["status"] == "completed"
+
+
+def test_defaults_pretrain_with_adam_strong_views_and_an_extra_pool(make_cfg):
+    (hook,) = Experiment.from_config(make_cfg("regularizer=ssl_contrastive")).regularizers
+    assert (hook.pretrain_optimizer, hook.pretrain_lr, hook.max_shift, hook.temperature, hook.extra_unlabelled) \
+        == ("adam", 1e-3, 20, 0.2, 16000)

@@ -1,0 +1,129 @@
+import math
+
+import pytest
+import torch
+
+from regbench.config import ConfigError
+from regbench.data.base import Data
+from regbench.regularizers.augment import (Augment, band_gain, blur_image, flip_image, rotate_image,
+                                           scale_signal, shift_signal)
+from regbench.trainer.streams import Streams
+from tests.regularizers.helpers import end_to_end
+
+
+def bound(seeds, modality="signal", **knobs) -> Augment:
+    hook = Augment(**knobs)
+    x = torch.zeros(1, 40) if modality == "signal" else torch.zeros(1, 1, 8, 8)
+    y = torch.zeros(1, dtype=torch.long)
+    hook.bind(Streams(seeds, torch.device("cpu")), Data("toy", x, y, x, y, x, y, 10, modality))
+    return hook
+
+
+ZERO = dict(max_shift=0, scale_range=0.0, band_max_gain=1.0, flip_prob=0.0, max_degrees=0.0, max_sigma=0.0)
+
+
+@pytest.mark.parametrize("modality, shape", [("signal", (3, 16, 40)), ("signal", (3, 16, 2, 40)),
+                                             ("image", (3, 16, 1, 8, 8)), ("image", (3, 16, 8, 8))])
+def test_zero_strength_is_the_identity_and_shapes_are_kept(modality, shape):
+    x = torch.randn(shape)
+    y = torch.randint(0, 10, shape[:2])
+    out, out_y = bound([0, 1, 2], modality, **ZERO).batch(x, y)
+    torch.testing.assert_close(out, x, atol=1e-5, rtol=0)
+    assert out_y is y
+    out, _ = bound([0, 1, 2], modality).batch(x, y)                     # default strengths
+    assert out.shape == x.shape and not torch.allclose(out, x)
+
+
+def test_default_ops_follow_the_modality_and_mismatches_fail():
+    assert bound([0]).active_ops == ("shift", "scale", "band_gain")
+    assert bound([0], "image").active_ops == ("flip", "rotate", "blur")
+    assert bound([0], ops=[]).active_ops == ("shift", "scale", "band_gain")
+    with pytest.raises(ConfigError, match="regularizer.augment.ops"):
+        bound([0], ops=["rotate"])
+    with pytest.raises(ConfigError, match="regularizer.augment.ops"):
+        Augment(ops=["shear"])
+    with pytest.raises(ConfigError, match="regularizer.augment.band_max_gain"):
+        Augment(band_max_gain=0.5)
+
+
+def test_shift_is_a_circular_roll_per_example():
+    x = torch.arange(10.0).expand(1, 2, 10)
+    out = shift_signal(x, torch.tensor([[2, -3]]))
+    torch.testing.assert_close(out[0, 0], torch.roll(x[0, 0], 2))
+    torch.testing.assert_close(out[0, 1], torch.roll(x[0, 1], -3))
+
+
+def test_scale_multiplies_each_example_by_its_factor():
+    x = torch.randn(2, 3, 40)
+    factors = torch.rand(2, 3) + 0.5
+    torch.testing.assert_close(scale_signal(x, factors), x * factors[..., None])
+
+
+def test_band_gain_changes_only_the_chosen_bins():
+    x = torch.randn(2, 3, 40, dtype=torch.float64)
+    start, width = torch.tensor([[0, 5, 18], [3, 10, 20]]), torch.tensor([[2, 4, 3], [1, 6, 1]])
+    gain = torch.tensor([[2.0, 0.5, 3.0], [0.25, 1.5, 4.0]], dtype=torch.float64)
+    before, after = torch.fft.rfft(x), torch.fft.rfft(band_gain(x, start, width, gain))
+    bins = torch.arange(21)
+    for p in range(2):
+        for b in range(3):
+            inside = (bins >= start[p, b]) & (bins < start[p, b] + width[p, b])
+            torch.testing.assert_close(after[p, b, inside], gain[p, b] * before[p, b, inside])
+            torch.testing.assert_close(after[p, b, ~inside], before[p, b, ~inside])
+
+
+def test_flip_is_exact_where_chosen():
+    x = torch.randn(1, 2, 3, 5, 6)
+    out = flip_image(x, torch.tensor([[True, False]]))
+    assert torch.equal(out[0, 0], x[0, 0].flip(-1)) and torch.equal(out[0, 1], x[0, 1])
+
+
+def test_rotate_by_zero_is_identity_and_by_90_matches_rot90():
+    x = torch.randn(2, 3, 1, 9, 9)
+    torch.testing.assert_close(rotate_image(x, torch.zeros(2, 3)), x, atol=1e-5, rtol=0)
+    quarter = rotate_image(x, torch.full((2, 3), 90.0))
+    torch.testing.assert_close(quarter, torch.rot90(x, 1, dims=(-2, -1)), atol=1e-4, rtol=0)
+
+
+def test_blur_keeps_a_constant_image_and_the_mean_and_smooths_noise():
+    constant = torch.full((2, 4, 3, 7, 7), 2.5)
+    sigma = torch.rand(2, 4) * 2
+    torch.testing.assert_close(blur_image(constant, sigma, radius=6), constant)
+    noise = torch.randn(1, 1, 32, 32, dtype=torch.float64)
+    blurred = blur_image(noise, torch.ones(1, 1, dtype=torch.float64), radius=3)
+    assert blurred.std() < 0.6 * noise.std()                             # white noise, sigma 1: std ≈ 0.28
+    torch.testing.assert_close(blur_image(noise, torch.zeros(1, 1), radius=3), noise)
+
+
+def test_members_draw_differently_and_each_reproduces_from_its_seed():
+    x = torch.randn(1, 1, 40).expand(3, 16, 40)                          # one signal, every example and member
+    y = torch.zeros(3, 16, dtype=torch.long)
+    population, _ = bound([0, 1, 2]).batch(x, y)
+    assert not torch.allclose(population[0], population[1])
+    alone, _ = bound([1]).batch(x[:1], y[:1])
+    torch.testing.assert_close(alone[0], population[1])
+    for p in range(3):                                                   # and examples differ within a member
+        assert not torch.allclose(population[p, 0], population[p, 1])
+
+
+def test_augment_end_to_end_zero_strength_is_the_baseline_and_composes_with_l2(make_cfg):
+    none = end_to_end(make_cfg, "regularizer=none")
+    zero = end_to_end(make_cfg, "regularizer=augment", *(f"regularizer.augment.{k}={v}" for k, v in ZERO.items()))
+    assert zero["status"] == "completed" and zero["technique"] == "augment"
+    # its draws come from its own streams, so the data order and init are the baseline's
+    assert zero["runs"][0]["test_loss"] == pytest.approx(none["runs"][0]["test_loss"], rel=1e-5)
+    both = end_to_end(make_cfg, "regularizer=[l2,augment]")
+    assert both["status"] == "completed" and both["technique"] == "augment+l2"
+    assert math.isfinite(both["runs"][0]["test_loss"])
+    assert both["runs"][0]["train_loss"] != pytest.approx(none["runs"][0]["train_loss"], rel=1e-3)
+
+
+def test_drawn_shifts_cover_exactly_the_allowed_range():
+    x = torch.arange(40.0).expand(2, 500, 40)
+    out, _ = bound([0, 1], ops=["shift"], max_shift=2).batch(x, torch.zeros(2, 500, dtype=torch.long))
+    shifts = (out[..., 0] - x[..., 0]).neg().remainder(40)               # x'[0] = x[-s mod 40]
+    shifts = torch.where(shifts > 20, shifts - 40, shifts)
+    assert set(shifts.long().unique().tolist()) == {-2, -1, 0, 1, 2}
+    for s in range(-2, 3):
+        chosen = shifts == s
+        torch.testing.assert_close(out[chosen], torch.roll(x[chosen], s, dims=-1))
