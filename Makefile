@@ -27,7 +27,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
-	$(BIN)/regbench -m regularizer=none,l2 seed=0 replicates=3 $(ARGS)
+	$(BIN)/regbench +suite=chapter9 $(ARGS)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(ARGS)

@@ -26,7 +26,8 @@ GROUP_KEYS = {"dataset", "model", "regularizer", "seed", "replicates", "device",
               "threads", "dataset.data_dir"}
 # (column prefix, field in metrics.json runs)
 METRICS = [("test_acc", "test_acc"), ("train_acc", "train_acc"), ("gap_acc", "gap_acc"),
-           ("test_loss", "test_loss"), ("train_loss", "train_loss"), ("gap_loss", "gap_loss")]
+           ("test_loss", "test_loss"), ("train_loss", "train_loss"), ("gap_loss", "gap_loss"),
+           ("member_test_acc", "member_test_acc")]  # ensembles: their mean member's test accuracy
 
 
 def override_key(override: str) -> str:
@@ -166,12 +167,13 @@ def fmt(mean: float, half: float, percent: bool = False, signed: bool = False) -
 # (header, column, in percent, shown in the terminal table)
 DISPLAY = [("test acc %", "test_acc", True, True), ("train acc %", "train_acc", True, True),
            ("gap (train−test) %", "gap_acc", True, True), ("test loss", "test_loss", False, False),
-           ("train loss", "train_loss", False, False), ("loss gap", "gap_loss", False, True)]
+           ("train loss", "train_loss", False, False), ("loss gap", "gap_loss", False, True),
+           ("mean member test acc %", "member_test_acc", True, True)]
 
 
 def display_rows(board: pd.DataFrame, compact: bool = False) -> tuple[list[str], list[list[str]]]:
     """Header and formatted cells for leaderboard.md (all columns) and the terminal (`compact`)."""
-    shown = [d for d in DISPLAY if d[3] or not compact]
+    shown = [d for d in DISPLAY if (d[3] or not compact) and board[f"{d[1]}_mean"].notna().any()]
     labels = ["dataset", "model", "technique", "setting"]
     if compact:  # columns that are the same on every row go to the title instead
         labels = [c for c in labels if c == "technique" or board[c].nunique() > 1]
