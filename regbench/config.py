@@ -105,9 +105,14 @@ def default_value(key: str, groups: Mapping[str, str]) -> Any:
         source = _option_file(head, groups[head])
     else:
         source, rest = _option_file("", "config"), key
-    node: Any = source
-    for part in rest.split("."):
-        if not isinstance(node, dict) or part not in node:
+    return lookup(source, rest)
+
+
+def lookup(config: Mapping, key: str) -> Any:
+    """The value at dotted `key` in nested dicts, or MISSING_DEFAULT."""
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
             return MISSING_DEFAULT
         node = node[part]
     return node

@@ -16,7 +16,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from regbench.config import MISSING_DEFAULT, default_value
+from regbench.config import default_value, lookup
 from regbench.results import write_atomic
 from regbench.stats import mean_ci, paired_difference
 
@@ -32,15 +32,6 @@ METRICS = [("test_acc", "test_acc"), ("train_acc", "train_acc"), ("gap_acc", "ga
 
 def override_key(override: str) -> str:
     return override.lstrip("+~").split("=", 1)[0]
-
-
-def lookup(config: dict, key: str) -> Any:
-    node: Any = config
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return MISSING_DEFAULT
-        node = node[part]
-    return node
 
 
 def describe(record: dict) -> tuple[str, str, str]:

@@ -5,7 +5,14 @@ import json
 import tempfile
 from pathlib import Path
 
+import torch
+
 from regbench.app import execute
+from regbench.experiment import Experiment
+from regbench.trainer import Streams
+from regbench.trainer.loop import build_population
+
+CPU = torch.device("cpu")
 
 
 def end_to_end(make_cfg, *overrides: str) -> dict:
@@ -14,3 +21,17 @@ def end_to_end(make_cfg, *overrides: str) -> dict:
     with tempfile.TemporaryDirectory() as job_dir:
         execute(cfg, Path(job_dir), list(overrides), multirun=False)
         return json.loads((Path(job_dir) / "metrics.json").read_text())
+
+
+def pretrained_start(make_cfg, overrides: tuple[str, ...], members: list[tuple[int, int]]):
+    """Run only a pretraining technique's stage for `members`.
+
+    Returns (experiment, data, hook, fresh params, the params fine-tuning starts from).
+    """
+    experiment = Experiment.from_config(make_cfg(*overrides))
+    data = experiment.dataset.load()
+    (hook,) = experiment.regularizers
+    hook.bind(Streams(members, CPU), data)
+    hook.model(experiment.model)
+    model, fresh = build_population(experiment.model, data, members, CPU)
+    return experiment, data, hook, fresh, hook.init_params(model, fresh, experiment.trainer)

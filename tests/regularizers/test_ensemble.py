@@ -3,7 +3,7 @@ import torch
 
 from regbench.experiment import Experiment
 from regbench.trainer import train_population
-from regbench.trainer.loop import CLASSIFICATION, measure, predict
+from regbench.trainer.loop import predict
 from tests.regularizers.helpers import end_to_end
 
 

@@ -3,7 +3,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from regbench.config import ConfigError
 from regbench.experiment import Experiment
@@ -11,11 +10,10 @@ from regbench.regularizers.ssl_contrastive import (Contrastive, TwoViews, contra
                                                    self_contrast)
 from regbench.trainer import Streams, train_population
 from regbench.trainer.loop import build_population
-from tests.regularizers.helpers import end_to_end
+from tests.regularizers.helpers import CPU, end_to_end
 
 SMALL = ("regularizer=ssl_contrastive", "regularizer.ssl_contrastive.pretrain_epochs=1",
          "regularizer.ssl_contrastive.extra_unlabelled=0")   # the default 16000-input pool is slow to draw
-CPU = torch.device("cpu")
 
 
 def test_nt_xent_matches_a_hand_computation():

@@ -8,22 +8,11 @@ from regbench.experiment import Experiment
 from regbench.regularizers.ssl_masked import (MaskPositions, Reconstruction, mask_inputs, span_mask,
                                               unlabelled_stage_data)
 from regbench.trainer import Streams, train_population
-from regbench.trainer.loop import build_population
-from tests.regularizers.helpers import end_to_end
+from tests.regularizers.helpers import CPU, end_to_end, pretrained_start
 
 SMALL = ("regularizer=ssl_masked", "regularizer.ssl_masked.pretrain_epochs=1")
-CPU = torch.device("cpu")
 
 
-def pretrained_start(make_cfg, members, *overrides):
-    """Run only the pretraining stage: (experiment, data, hook, fresh params, starting params)."""
-    experiment = Experiment.from_config(make_cfg(*SMALL, *overrides))
-    data = experiment.dataset.load()
-    (hook,) = experiment.regularizers
-    hook.bind(Streams(members, CPU), data)
-    hook.model(experiment.model)
-    model, fresh = build_population(experiment.model, data, members, CPU)
-    return experiment, data, hook, fresh, hook.init_params(model, fresh, experiment.trainer)
 
 
 @pytest.mark.parametrize("span", [1, 4])
@@ -76,7 +65,7 @@ def test_pretraining_data_excludes_test_inputs(make_cfg):
 
 def test_fine_tune_starts_from_the_pretrained_body_with_a_fresh_head(make_cfg):
     members = [(0, 0), (1, 0)]
-    experiment, data, hook, fresh, started = pretrained_start(make_cfg, members)
+    experiment, data, hook, fresh, started = pretrained_start(make_cfg, SMALL, members)
     assert hook.head == ["5.weight", "5.bias"]
     alone = train_population(experiment.model, unlabelled_stage_data(data, data.unlabelled_pool()),
                              dataclasses.replace(experiment.trainer, epochs=1),

@@ -6,28 +6,17 @@ import torch
 from regbench.config import ConfigError
 from regbench.experiment import Experiment
 from regbench.regularizers.transfer import source_task
-from regbench.trainer import Streams, train_population
-from regbench.trainer.loop import build_population
-from tests.regularizers.helpers import end_to_end
+from regbench.trainer import train_population
+from tests.regularizers.helpers import CPU, end_to_end, pretrained_start
 
 SMALL = ("regularizer=transfer", "regularizer.transfer.source_samples=600", "regularizer.transfer.pretrain_epochs=1")
-CPU = torch.device("cpu")
 
 
-def pretrained_start(make_cfg, members, *overrides):
-    """Run only the pretraining stage: (experiment, data, hook, fresh params, starting params)."""
-    experiment = Experiment.from_config(make_cfg(*SMALL, *overrides))
-    data = experiment.dataset.load()
-    (hook,) = experiment.regularizers
-    hook.bind(Streams(members, CPU), data)
-    hook.model(experiment.model)
-    model, fresh = build_population(experiment.model, data, members, CPU)
-    return experiment, data, hook, fresh, hook.init_params(model, fresh, experiment.trainer)
 
 
 def test_fine_tune_starts_from_the_pretrained_body_with_a_fresh_head(make_cfg):
     members = [(0, 0), (1, 0)]
-    experiment, data, hook, fresh, started = pretrained_start(make_cfg, members)
+    experiment, data, hook, fresh, started = pretrained_start(make_cfg, SMALL, members)
     assert hook.head == ["5.weight", "5.bias"]
     source = source_task(experiment.dataset.data_dir, 1, 600, permute_labels=True)
     alone = train_population(experiment.model, source, dataclasses.replace(experiment.trainer, epochs=1), [],
@@ -52,7 +41,7 @@ def test_source_task_relabels_classes_and_is_another_draw(make_cfg):
 
 
 def test_frozen_body_does_not_move_during_fine_tuning(make_cfg):
-    experiment, data, hook, _, pretrained = pretrained_start(make_cfg, [(0, 0)], "regularizer.transfer.freeze=true")
+    experiment, data, hook, _, pretrained = pretrained_start(make_cfg, (*SMALL, "regularizer.transfer.freeze=true"), [(0, 0)])
     result = train_population(experiment.model, data, dataclasses.replace(experiment.trainer, epochs=2),
                               experiment.regularizers, [0], CPU)
     for name, value in pretrained.items():
