@@ -1,7 +1,7 @@
 """Data augmentation: each step every member trains on x' = T_θ(x), θ drawn afresh per batch, example and member.
 
 Signals: circular shift, amplitude scale, frequency-band gain (rfft → gain on a random band of bins → irfft);
-images: horizontal flip, rotation, Gaussian blur. UDL 9.3.7 (data augmentation) and notebook 9.5, whose
+images: horizontal flip, rotation, Gaussian blur. UDL 9.3.8 (augmentation) and notebook 9.5, whose
 MNIST-1D recipe is a circular shift plus an amplitude scale; the band gain is the audio trick of
 Park et al. 2019 (SpecAugment) / Salamon & Bello 2017, done on the Fourier coefficients of the 1-D signal.
 
