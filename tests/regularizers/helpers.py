@@ -35,3 +35,13 @@ def pretrained_start(make_cfg, overrides: tuple[str, ...], members: list[tuple[i
     hook.model(experiment.model)
     model, fresh = build_population(experiment.model, data, members, CPU)
     return experiment, data, hook, fresh, hook.init_params(model, fresh, experiment.trainer)
+
+
+def assert_fresh_head_on_pretrained_body(started, fresh, head, pretrained) -> None:
+    """Fine-tuning starts from the member's own fresh output layer on top of the pretrained body."""
+    for name in fresh:
+        if name in head:
+            assert torch.equal(started[name], fresh[name]), name
+        else:
+            assert not torch.equal(started[name], fresh[name]), name   # moved by pretraining
+            torch.testing.assert_close(started[name], pretrained[name])

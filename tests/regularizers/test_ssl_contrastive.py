@@ -9,8 +9,7 @@ from regbench.experiment import Experiment
 from regbench.regularizers.ssl_contrastive import (Contrastive, TwoViews, contrastive_stage_data, nt_xent,
                                                    self_contrast)
 from regbench.trainer import Streams, train_population
-from regbench.trainer.loop import build_population
-from tests.regularizers.helpers import CPU, end_to_end
+from tests.regularizers.helpers import CPU, assert_fresh_head_on_pretrained_body, end_to_end, pretrained_start
 
 SMALL = ("regularizer=ssl_contrastive", "regularizer.ssl_contrastive.pretrain_epochs=1",
          "regularizer.ssl_contrastive.extra_unlabelled=0")   # the default 16000-input pool is slow to draw
@@ -70,24 +69,13 @@ def test_pretraining_data_excludes_test_inputs(make_cfg):
 
 def test_fine_tune_starts_from_the_pretrained_body_with_a_fresh_head(make_cfg):
     members = [(0, 0), (1, 0)]
-    experiment = Experiment.from_config(make_cfg(*SMALL))
-    data = experiment.dataset.load()
-    (hook,) = experiment.regularizers
-    hook.bind(Streams(members, CPU), data)
-    hook.model(experiment.model)
-    model, fresh = build_population(experiment.model, data, members, CPU)
-    started = hook.init_params(model, fresh, experiment.trainer)
+    experiment, data, hook, fresh, started = pretrained_start(make_cfg, SMALL, members)
     assert hook.head == ["5.weight", "5.bias"] and fresh["5.weight"].shape[1] == 10
     alone = train_population(experiment.model, contrastive_stage_data(data, data.unlabelled_pool()),
                              dataclasses.replace(experiment.trainer, epochs=1, optimizer="adam", lr=1e-3),
                              [TwoViews(max_shift=20)], [], CPU, objective=Contrastive(0.2, 32), population=members)
     assert alone.params["5.weight"].shape[1] == 32                           # the projection head
-    for name in fresh:
-        if name in hook.head:
-            assert torch.equal(started[name], fresh[name])
-        else:
-            assert not torch.equal(started[name], fresh[name])
-            torch.testing.assert_close(started[name], alone.params[name])
+    assert_fresh_head_on_pretrained_body(started, fresh, hook.head, alone.params)
 
 
 def test_probe_freezes_the_body(make_cfg):

@@ -8,7 +8,7 @@ from regbench.experiment import Experiment
 from regbench.regularizers.ssl_masked import (MaskPositions, Reconstruction, mask_inputs, span_mask,
                                               unlabelled_stage_data)
 from regbench.trainer import Streams, train_population
-from tests.regularizers.helpers import CPU, end_to_end, pretrained_start
+from tests.regularizers.helpers import CPU, assert_fresh_head_on_pretrained_body, end_to_end, pretrained_start
 
 SMALL = ("regularizer=ssl_masked", "regularizer.ssl_masked.pretrain_epochs=1")
 
@@ -69,13 +69,9 @@ def test_fine_tune_starts_from_the_pretrained_body_with_a_fresh_head(make_cfg):
     assert hook.head == ["5.weight", "5.bias"]
     alone = train_population(experiment.model, unlabelled_stage_data(data, data.unlabelled_pool()),
                              dataclasses.replace(experiment.trainer, epochs=1),
-                             [MaskPositions(hook.mask_fraction, hook.span, hook.target)], [], CPU, objective=Reconstruction(), population=members)
-    for name in fresh:
-        if name in hook.head:
-            assert torch.equal(started[name], fresh[name])        # the member's own fresh output layer
-        else:                                                     # what pretraining alone produces
-            assert not torch.equal(started[name], fresh[name])
-            torch.testing.assert_close(started[name], alone.params[name])
+                             [MaskPositions(hook.mask_fraction, hook.span, hook.target)], [], CPU,
+                             objective=Reconstruction(), population=members)
+    assert_fresh_head_on_pretrained_body(started, fresh, hook.head, alone.params)
 
 
 @pytest.mark.parametrize("knob", ["mask_fraction=0", "span=0", "target=none"])

@@ -7,7 +7,7 @@ from regbench.config import ConfigError
 from regbench.experiment import Experiment
 from regbench.regularizers.transfer import source_task
 from regbench.trainer import train_population
-from tests.regularizers.helpers import CPU, end_to_end, pretrained_start
+from tests.regularizers.helpers import CPU, assert_fresh_head_on_pretrained_body, end_to_end, pretrained_start
 
 SMALL = ("regularizer=transfer", "regularizer.transfer.source_samples=600", "regularizer.transfer.pretrain_epochs=1")
 
@@ -21,12 +21,7 @@ def test_fine_tune_starts_from_the_pretrained_body_with_a_fresh_head(make_cfg):
     source = source_task(experiment.dataset.data_dir, 1, 600, permute_labels=True)
     alone = train_population(experiment.model, source, dataclasses.replace(experiment.trainer, epochs=1), [],
                              [], CPU, population=members)
-    for name in fresh:
-        if name in hook.head:
-            assert torch.equal(started[name], fresh[name])        # the member's own fresh output layer
-        else:                                                     # what pretraining alone produces
-            assert not torch.equal(started[name], fresh[name])
-            torch.testing.assert_close(started[name], alone.params[name])
+    assert_fresh_head_on_pretrained_body(started, fresh, hook.head, alone.params)
 
 
 def test_source_task_relabels_classes_and_is_another_draw(make_cfg):
