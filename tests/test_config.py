@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from regbench.config import ConfigError
 from regbench.experiment import Experiment, technique_label
@@ -81,3 +82,9 @@ def test_cli_bad_override_is_one_line_without_traceback(tmp_path, args, key):
 def test_cli_full_error_shows_the_traceback(tmp_path):
     done = run_cli("device=tpu", f"hydra.run.dir={tmp_path}", env={"HYDRA_FULL_ERROR": "1"})
     assert done.returncode != 0 and "Traceback" in done.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_gpu_is_a_config_error(make_cfg):
+    with pytest.raises(ConfigError, match="device=cuda"):
+        Experiment.from_config(make_cfg("device=cuda"))

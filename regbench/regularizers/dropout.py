@@ -27,7 +27,8 @@ class Dropout(nn.Module):
 
     def __init__(self, shape: tuple[int, ...], drop_prob: float) -> None:
         super().__init__()
-        self.noise_shape = tuple(shape)
+        if drop_prob > 0:  # at p = 0 it is the identity: ask the trainer for no draws
+            self.noise_shape = tuple(shape)
         self.drop_prob = drop_prob
         self.register_buffer("noise", None, persistent=False)
 

@@ -77,3 +77,8 @@ def test_dropout_end_to_end(make_cfg):
     assert heavy["runs"][0]["train_loss"] > none["runs"][0]["train_loss"]
     conv = end_to_end(make_cfg, "regularizer=dropout", "model=cnn1d", "trainer.epochs=1")
     assert conv["status"] == "completed" and conv["technique"] == "dropout"
+
+
+def test_zero_drop_probability_asks_for_no_random_draws():
+    assert noisy_modules(torch.nn.Sequential(Dropout((5,), 0.0))) == []
+    assert noisy_modules(torch.nn.Sequential(Dropout((5,), 0.3))) == [("0", (5,))]
