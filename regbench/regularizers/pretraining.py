@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch import nn
@@ -61,7 +62,6 @@ class PretrainedBody(Regularizer):
         pretrained = train_population(self.spec, data, stage_settings, hooks, [], self.streams.device,
                                       objective=objective, population=self.streams.members)
         self.head = head_names(model)
-        self.pretrain_metrics = pretrained.final
         return transplant(params, pretrained.params, keep=self.head)
 
     def before_step(self, params: Params) -> None:
@@ -69,6 +69,15 @@ class PretrainedBody(Regularizer):
             for name, value in params.items():
                 if name not in self.head and value.grad is not None:
                     value.grad.zero_()
+
+
+def unlabelled_stage_data(data: Data, pool: torch.Tensor,
+                          targets: Callable[[torch.Tensor], torch.Tensor]) -> Data:
+    """A pretraining stage's data: `pool` (unlabelled inputs) with `targets(inputs)` as targets, the
+    validation inputs to monitor, and no test inputs at all."""
+    return Data(name=f"{data.name}-unlabelled", x_train=pool, y_train=targets(pool), x_val=data.x_val,
+                y_val=targets(data.x_val), x_test=pool[:0], y_test=targets(pool[:0]),
+                num_classes=data.num_classes, modality=data.modality)
 
 
 @dataclass

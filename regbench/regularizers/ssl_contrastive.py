@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from regbench.config import check_choice, check_number
 from regbench.data.base import Data
 from regbench.regularizers.augment import Augment
-from regbench.regularizers.pretraining import SelfSupervised
+from regbench.regularizers.pretraining import SelfSupervised, unlabelled_stage_data
 from regbench.trainer.hooks import Regularizer
 from regbench.trainer.loop import Objective
 from regbench.trainer.streams import Streams
@@ -91,13 +91,9 @@ class TwoViews(Regularizer):
         return torch.cat([first, second], dim=1), torch.cat([y, y], dim=1)
 
 
-def contrastive_stage_data(data: Data, pool: torch.Tensor) -> Data:
-    """`pool` (unlabelled inputs) without labels; validation inputs to monitor; no test."""
-    val = data.x_val
-    dummy = torch.zeros(len(pool), dtype=torch.int64, device=pool.device)
-    return Data(name=f"{data.name}-unlabelled", x_train=pool, y_train=dummy, x_val=val,
-                y_val=dummy[:0].new_zeros(len(val)), x_test=pool[:0], y_test=dummy[:0],
-                num_classes=data.num_classes, modality=data.modality)
+def no_targets(x: torch.Tensor) -> torch.Tensor:
+    """Contrastive pretraining uses no targets: placeholders of the right length."""
+    return torch.zeros(len(x), dtype=torch.int64, device=x.device)
 
 
 @dataclass
@@ -121,5 +117,5 @@ class SSLContrastive(SelfSupervised):
         self.freeze = self.freeze or self.probe
 
     def stage(self) -> tuple[Data, Objective, list[Regularizer]]:
-        return (contrastive_stage_data(self.data, self.unlabelled()), Contrastive(self.temperature, self.projection_dim),
-                [TwoViews(self.max_shift)])
+        return (unlabelled_stage_data(self.data, self.unlabelled(), no_targets),
+                Contrastive(self.temperature, self.projection_dim), [TwoViews(self.max_shift)])

@@ -13,7 +13,7 @@ import torch
 
 from regbench.config import check_choice, check_number
 from regbench.data.base import Data
-from regbench.regularizers.pretraining import SelfSupervised
+from regbench.regularizers.pretraining import SelfSupervised, unlabelled_stage_data
 from regbench.trainer.hooks import Regularizer
 from regbench.trainer.loop import Objective
 
@@ -39,6 +39,11 @@ def mask_inputs(x: torch.Tensor, draws: torch.Tensor, fraction: float,
     """x: (P, B, *input), draws: U[0,1) of the same shape -> (masked x, mask); masked positions are 0."""
     mask = span_mask(draws, fraction, span).to(x.dtype)
     return x * (1 - mask), mask
+
+
+def reconstruction_targets(x: torch.Tensor) -> torch.Tensor:
+    """The clean inputs, flattened: (n, D)."""
+    return x.flatten(1)
 
 
 class Reconstruction(Objective):
@@ -76,15 +81,6 @@ class MaskPositions(Regularizer):
         return masked, torch.stack([x.flatten(2), weight.flatten(2)], dim=2)   # (P, B, 2, D)
 
 
-def unlabelled_stage_data(data: Data, pool: torch.Tensor) -> Data:
-    """`pool` (unlabelled inputs) as their own targets; validation inputs to monitor; no test."""
-    val = data.x_val
-    empty = pool[:0]
-    return Data(name=f"{data.name}-unlabelled", x_train=pool, y_train=pool.flatten(1), x_val=val,
-                y_val=val.flatten(1), x_test=empty, y_test=empty.flatten(1), num_classes=data.num_classes,
-                modality=data.modality)
-
-
 @dataclass
 class SSLMasked(SelfSupervised):
     mask_fraction: float = 0.5
@@ -101,5 +97,5 @@ class SSLMasked(SelfSupervised):
         check_choice("regularizer.ssl_masked.target", self.target, TARGETS)
 
     def stage(self) -> tuple[Data, Objective, list[Regularizer]]:
-        return (unlabelled_stage_data(self.data, self.unlabelled()), Reconstruction(),
+        return (unlabelled_stage_data(self.data, self.unlabelled(), reconstruction_targets), Reconstruction(),
                 [MaskPositions(self.mask_fraction, self.span, self.target)])

@@ -34,9 +34,6 @@ class Streams:
         self.device = torch.device(device)
         self._generators: dict[str, list[torch.Generator]] = {}
 
-    def __len__(self) -> int:
-        return len(self.members)
-
     def generators(self, stream: str) -> list[torch.Generator]:
         if stream not in self._generators:
             made = []

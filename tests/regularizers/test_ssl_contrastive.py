@@ -6,7 +6,8 @@ import torch
 
 from regbench.config import ConfigError
 from regbench.experiment import Experiment
-from regbench.regularizers.ssl_contrastive import (Contrastive, TwoViews, contrastive_stage_data, nt_xent,
+from regbench.regularizers.pretraining import unlabelled_stage_data
+from regbench.regularizers.ssl_contrastive import (no_targets, Contrastive, TwoViews, nt_xent,
                                                    self_contrast)
 from regbench.trainer import Streams, train_population
 from tests.regularizers.helpers import CPU, assert_fresh_head_on_pretrained_body, end_to_end, pretrained_start
@@ -61,7 +62,7 @@ def test_views_differ_per_member_and_reproduce_from_the_seed(make_cfg):
 
 def test_pretraining_data_excludes_test_inputs(make_cfg):
     data = Experiment.from_config(make_cfg(*SMALL)).dataset.load()
-    stage = contrastive_stage_data(data, data.unlabelled_pool())
+    stage = unlabelled_stage_data(data, data.unlabelled_pool(), no_targets)
     assert len(stage.x_test) == 0 and len(stage.y_test) == 0
     assert torch.equal(stage.x_train, torch.cat([data.x_train, data.x_unlabelled]))
     assert torch.equal(stage.x_val, data.x_val)
@@ -71,7 +72,7 @@ def test_fine_tune_starts_from_the_pretrained_body_with_a_fresh_head(make_cfg):
     members = [(0, 0), (1, 0)]
     experiment, data, hook, fresh, started = pretrained_start(make_cfg, SMALL, members)
     assert hook.head == ["5.weight", "5.bias"] and fresh["5.weight"].shape[1] == 10
-    alone = train_population(experiment.model, contrastive_stage_data(data, data.unlabelled_pool()),
+    alone = train_population(experiment.model, unlabelled_stage_data(data, data.unlabelled_pool(), no_targets),
                              dataclasses.replace(experiment.trainer, epochs=1, optimizer="adam", lr=1e-3),
                              [TwoViews(max_shift=20)], [], CPU, objective=Contrastive(0.2, 32), population=members)
     assert alone.params["5.weight"].shape[1] == 32                           # the projection head

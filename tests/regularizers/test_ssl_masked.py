@@ -5,8 +5,9 @@ import torch
 
 from regbench.config import ConfigError
 from regbench.experiment import Experiment
-from regbench.regularizers.ssl_masked import (MaskPositions, Reconstruction, mask_inputs, span_mask,
-                                              unlabelled_stage_data)
+from regbench.regularizers.pretraining import unlabelled_stage_data
+from regbench.regularizers.ssl_masked import (MaskPositions, Reconstruction, mask_inputs, reconstruction_targets,
+                                              span_mask)
 from regbench.trainer import Streams, train_population
 from tests.regularizers.helpers import CPU, assert_fresh_head_on_pretrained_body, end_to_end, pretrained_start
 
@@ -56,7 +57,7 @@ def test_mask_hook_draws_per_member_and_targets_the_clean_input(make_cfg):
 
 def test_pretraining_data_excludes_test_inputs(make_cfg):
     data = Experiment.from_config(make_cfg(*SMALL)).dataset.load()
-    stage = unlabelled_stage_data(data, data.unlabelled_pool())
+    stage = unlabelled_stage_data(data, data.unlabelled_pool(), reconstruction_targets)
     assert len(data.x_unlabelled) > 0 and len(stage.x_test) == 0
     assert torch.equal(stage.x_train, torch.cat([data.x_train, data.x_unlabelled]))
     pool = {tuple(row) for row in stage.x_train.tolist()} | {tuple(row) for row in stage.x_val.tolist()}
@@ -67,7 +68,8 @@ def test_fine_tune_starts_from_the_pretrained_body_with_a_fresh_head(make_cfg):
     members = [(0, 0), (1, 0)]
     experiment, data, hook, fresh, started = pretrained_start(make_cfg, SMALL, members)
     assert hook.head == ["5.weight", "5.bias"]
-    alone = train_population(experiment.model, unlabelled_stage_data(data, data.unlabelled_pool()),
+    stage = unlabelled_stage_data(data, data.unlabelled_pool(), reconstruction_targets)
+    alone = train_population(experiment.model, stage,
                              dataclasses.replace(experiment.trainer, epochs=1),
                              [MaskPositions(hook.mask_fraction, hook.span, hook.target)], [], CPU,
                              objective=Reconstruction(), population=members)
