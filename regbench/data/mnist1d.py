@@ -8,11 +8,25 @@ from pathlib import Path
 
 import numpy as np
 
-from regbench.config import check_number
+from regbench.config import ConfigError, check_number
 from regbench.data.base import Data, SplitSettings
 
 
 TARGET_GENERATOR_SEED = 42  # the published draw; other seeds give related tasks for pretraining
+
+
+def check_related_seed(key: str, generator_seed: int) -> None:
+    """A fresh MNIST-1D draw for pretraining must not be the target's own: its test split would leak."""
+    check_number(key, generator_seed, low=0, integer=True)
+    if generator_seed == TARGET_GENERATOR_SEED:
+        raise ConfigError(f"{key}={generator_seed} is not allowed: it is the target's own draw "
+                          "(its test examples would leak into pretraining)")
+
+
+def require_mnist1d(key: str, data: Data) -> None:
+    """Pretraining data drawn from MNIST-1D only makes sense when the target is MNIST-1D."""
+    if data.name != "mnist1d":
+        raise ConfigError(f"{key} draws MNIST-1D data for pretraining: it needs dataset=mnist1d, not {data.name}")
 
 
 def generate(generator_seed: int, num_samples: int = 5000) -> dict[str, np.ndarray]:

@@ -2,7 +2,6 @@
 (UDL 9.3.1; Srivastava et al. 2014)."""
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
@@ -48,7 +47,5 @@ class DropoutRegularizer(Regularizer):
         check_number("regularizer.dropout.p", self.p, low=0.0, high=1.0, high_open=True)
 
     def model(self, spec: ModelSpec) -> ModelSpec:
-        # A copy: the experiment's spec stays as configured if it is trained again.
-        spec = copy.copy(spec)
-        spec.after_activation = [*spec.after_activation, lambda shape: Dropout(shape, self.p)]
+        spec.after_activation.append(lambda shape: Dropout(shape, self.p))  # the trainer's copy
         return spec

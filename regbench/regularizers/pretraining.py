@@ -15,9 +15,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from regbench.config import ConfigError, check_choice, check_number
+from regbench.config import check_choice, check_number
 from regbench.data.base import Data
-from regbench.data.mnist1d import TARGET_GENERATOR_SEED, load_cached
+from regbench.data.mnist1d import check_related_seed, load_cached, require_mnist1d
 from regbench.models.base import ModelSpec, head_names
 from regbench.trainer.hooks import Params, Regularizer
 from regbench.trainer.loop import OPTIMIZERS, Objective, TrainerSettings, train_population
@@ -91,18 +91,14 @@ class SelfSupervised(PretrainedBody):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_number(f"regularizer.{self.name}.extra_unlabelled", self.extra_unlabelled, low=0, integer=True)
-        check_number(f"regularizer.{self.name}.extra_seed", self.extra_seed, low=0, integer=True)
-        if self.extra_unlabelled and self.extra_seed == TARGET_GENERATOR_SEED:
-            raise ConfigError(f"regularizer.{self.name}.extra_seed={self.extra_seed} is not allowed: it is "
-                              "the target's own draw (its test inputs would leak into pretraining)")
+        if self.extra_unlabelled:
+            check_related_seed(f"regularizer.{self.name}.extra_seed", self.extra_seed)
 
     def unlabelled(self) -> torch.Tensor:
         pool = self.data.unlabelled_pool()
         if not self.extra_unlabelled:
             return pool
-        if self.data.name != "mnist1d":
-            raise ConfigError(f"regularizer.{self.name}.extra_unlabelled draws MNIST-1D inputs: it needs "
-                              f"dataset=mnist1d, not {self.data.name}")
+        require_mnist1d(f"regularizer.{self.name}.extra_unlabelled", self.data)
         # the draw's own 80/20 split: only its training part is used, so 1.25x as many are generated
         draw = load_cached(self.data_dir, self.extra_seed, math.ceil(self.extra_unlabelled / 0.8 / 10) * 10)
         extra = torch.as_tensor(draw["x"][: self.extra_unlabelled], dtype=pool.dtype, device=pool.device)

@@ -76,7 +76,7 @@ class View(Augment):
 @dataclass
 class TwoViews(Regularizer):
     """The pretraining stage's batch hook: x (P, B, ...) -> [view 1; view 2] (P, 2B, ...)."""
-    max_shift: int = 4
+    max_shift: int
     name = "ssl_contrastive"
     technique = False
 

@@ -68,9 +68,9 @@ class Reconstruction(Objective):
 @dataclass
 class MaskPositions(Regularizer):
     """The pretraining stage's batch hook: masked inputs in, (clean, loss weight) targets out."""
-    fraction: float = 0.25
-    span: int = 1
-    target: str = "masked"
+    fraction: float
+    span: int
+    target: str
     name = "ssl_masked"
     technique = False
 

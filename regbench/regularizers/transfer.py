@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from regbench.config import ConfigError, check_number
+from regbench.config import check_number
 from regbench.data.base import Data
-from regbench.data.mnist1d import TARGET_GENERATOR_SEED, load_cached
+from regbench.data.mnist1d import check_related_seed, load_cached, require_mnist1d
 from regbench.regularizers.pretraining import PretrainedBody
 from regbench.trainer.hooks import Regularizer
 from regbench.trainer.loop import CLASSIFICATION, Objective
@@ -48,14 +48,10 @@ class Transfer(PretrainedBody):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_number("regularizer.transfer.source_seed", self.source_seed, low=0, integer=True)
+        check_related_seed("regularizer.transfer.source_seed", self.source_seed)
         check_number("regularizer.transfer.source_samples", self.source_samples, low=100, integer=True)
-        if self.source_seed == TARGET_GENERATOR_SEED:
-            raise ConfigError(f"regularizer.transfer.source_seed={self.source_seed} is not allowed: it is the "
-                              "target's own draw (its test examples would leak into pretraining)")
 
     def stage(self) -> tuple[Data, Objective, list[Regularizer]]:
-        if self.data.name != "mnist1d":
-            raise ConfigError(f"regularizer=transfer has a source task for dataset=mnist1d only, not {self.data.name}")
+        require_mnist1d("regularizer=transfer", self.data)
         source = source_task(self.data_dir, self.source_seed, self.source_samples, self.permute_labels)
         return source.to(self.streams.device), CLASSIFICATION, []

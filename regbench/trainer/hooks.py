@@ -58,7 +58,8 @@ class Regularizer:
         return 1
 
     def model(self, spec: ModelSpec) -> ModelSpec:
-        """Change the architecture (e.g. add a module after each hidden activation)."""
+        """Change the architecture (e.g. add a module after each hidden activation). `spec` is the
+        trainer's own copy, `after_activation` included: edit it in place or return another."""
         return spec
 
     def init_params(self, model: nn.Module, params: Params, settings: "TrainerSettings") -> Params:

@@ -21,7 +21,7 @@ from regbench.config import check_choice, check_number
 from regbench.data.base import Data
 from regbench.models.base import ModelSpec
 from regbench.trainer.hooks import Params, Regularizer, TrainSet
-from regbench.trainer.streams import Member, Streams, derive_seed
+from regbench.trainer.streams import Member, Streams, as_members, derive_seed
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine")
@@ -132,9 +132,8 @@ def build_population(spec: ModelSpec, data: Data, members: list[Member] | list[i
                      output_size: int | None = None) -> tuple[nn.Module, Params]:
     """One model per member, initialized from its own seed alone; returns (template, stacked params)."""
     output_size = data.num_classes if output_size is None else output_size
-    members = [m if isinstance(m, tuple) else (m, 0) for m in members]
     models = []
-    for seed, member in members:
+    for seed, member in as_members(members):
         # fork_rng: initialization draws from the member's own seed and leaves global RNG state alone.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(seed, "init", member))
@@ -284,9 +283,10 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
         members_metrics, metrics = measure(model, params, data, objective, M)
         diverged |= ~torch.isfinite(members_metrics["train_loss"])
         # a replicate whose members have all stopped has reported its weights: later epochs don't count
-        val_history.append(torch.where(by_replicate(active, M).any(1), metrics["val_loss"], math.inf))
+        replicate_active = by_replicate(active, M).any(1)
+        val_history.append(torch.where(replicate_active, metrics["val_loss"], math.inf))
         eval_epochs.append(epoch)
-        curves += curve_rows(epoch, seeds, metrics, by_replicate(active, M).any(1), lr)
+        curves += curve_rows(epoch, seeds, metrics, replicate_active, lr)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
         for hook in hooks:

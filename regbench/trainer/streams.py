@@ -16,6 +16,11 @@ import torch
 Member = tuple[int, int]
 
 
+def as_members(members: list[Member] | list[int]) -> list[Member]:
+    """(seed, member) pairs as given; a plain seed means (seed, 0)."""
+    return [m if isinstance(m, tuple) else (int(m), 0) for m in members]
+
+
 def derive_seed(seed: int, stream: str, member: int = 0) -> int:
     """A 63-bit seed for (seed, ensemble member, stream name), well mixed and stable across platforms."""
     entropy = [seed, member, zlib.crc32(stream.encode())]
@@ -30,7 +35,7 @@ class Streams:
     """
 
     def __init__(self, members: list[Member] | list[int], device: torch.device) -> None:
-        self.members: list[Member] = [m if isinstance(m, tuple) else (int(m), 0) for m in members]
+        self.members = as_members(members)
         self.device = torch.device(device)
         self._generators: dict[str, list[torch.Generator]] = {}
 

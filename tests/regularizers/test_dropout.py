@@ -1,11 +1,15 @@
+import copy
+import dataclasses
+
 import pytest
 import torch
 from torch.func import functional_call, vmap
 
+from regbench.experiment import Experiment
 from regbench.models import CNN1D, MLP
 from regbench.regularizers.dropout import Dropout, DropoutRegularizer, dropout
-from regbench.trainer.loop import noisy_modules
-from tests.regularizers.helpers import end_to_end
+from regbench.trainer.loop import noisy_modules, train_population
+from tests.regularizers.helpers import CPU, end_to_end
 
 
 def test_identity_in_eval_and_at_zero_rate():
@@ -39,8 +43,7 @@ def test_bad_rate_names_the_key():
 def test_masks_reach_every_hidden_layer_under_vmapped_functional_call(spec, hidden_layers):
     """The trainer's path: per-member masks enter as buffer `<module>.noise` of vmap(functional_call)."""
     torch.manual_seed(0)
-    spec_with = DropoutRegularizer(p=0.5).model(spec)
-    assert spec.after_activation == []  # the configured spec is left as it was
+    spec_with = DropoutRegularizer(p=0.5).model(copy.deepcopy(spec))  # the trainer hands hooks a copy
     model = spec_with.build((40,), 10).train()
     noisy = noisy_modules(model)
     assert [type(model.get_submodule(n)) for n, _ in noisy] == [Dropout] * hidden_layers
@@ -82,3 +85,14 @@ def test_dropout_end_to_end(make_cfg):
 def test_zero_drop_probability_asks_for_no_random_draws():
     assert noisy_modules(torch.nn.Sequential(Dropout((5,), 0.0))) == []
     assert noisy_modules(torch.nn.Sequential(Dropout((5,), 0.3))) == [("0", (5,))]
+
+
+def test_training_leaves_the_configured_model_as_it_was(make_cfg):
+    """Hooks edit the trainer's copy of the spec: a second run builds the model without extra dropout."""
+    experiment = Experiment.from_config(make_cfg("regularizer=dropout"))
+    data = experiment.dataset.load()
+    one_epoch = dataclasses.replace(experiment.trainer, epochs=1)
+    first = train_population(experiment.model, data, one_epoch, experiment.regularizers, [0], CPU)
+    assert experiment.model.after_activation == []
+    second = train_population(experiment.model, data, one_epoch, experiment.regularizers, [0], CPU)
+    assert all(torch.equal(first.params[name], second.params[name]) for name in first.params)

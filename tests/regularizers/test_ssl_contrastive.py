@@ -46,7 +46,7 @@ def test_views_differ_per_member_and_reproduce_from_the_seed(make_cfg):
     y = torch.zeros(2, 6, dtype=torch.int64)
 
     def views(members):
-        hook = TwoViews()
+        hook = TwoViews(max_shift=4)
         hook.bind(Streams(members, CPU), data)
         return hook.batch(x, y)
 

@@ -14,8 +14,6 @@ from tests.regularizers.helpers import CPU, assert_fresh_head_on_pretrained_body
 SMALL = ("regularizer=ssl_masked", "regularizer.ssl_masked.pretrain_epochs=1")
 
 
-
-
 @pytest.mark.parametrize("span", [1, 4])
 def test_masked_positions_are_zeroed_at_the_requested_rate(span):
     x = torch.randn(2, 500, 40) + 5.0                     # no input value is 0 by chance

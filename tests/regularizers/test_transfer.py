@@ -4,14 +4,13 @@ import pytest
 import torch
 
 from regbench.config import ConfigError
+from regbench.data.mnist1d import require_mnist1d
 from regbench.experiment import Experiment
 from regbench.regularizers.transfer import source_task
 from regbench.trainer import train_population
 from tests.regularizers.helpers import CPU, assert_fresh_head_on_pretrained_body, end_to_end, pretrained_start
 
 SMALL = ("regularizer=transfer", "regularizer.transfer.source_samples=600", "regularizer.transfer.pretrain_epochs=1")
-
-
 
 
 def test_fine_tune_starts_from_the_pretrained_body_with_a_fresh_head(make_cfg):
@@ -51,3 +50,10 @@ def test_transfer_refuses_the_targets_own_draw(make_cfg):
 def test_transfer_end_to_end(make_cfg):
     record = end_to_end(make_cfg, *SMALL)
     assert record["status"] == "completed" and record["technique"] == "transfer"
+
+
+def test_mnist1d_draws_need_an_mnist1d_target(make_cfg):
+    data = Experiment.from_config(make_cfg()).dataset.load()
+    require_mnist1d("regularizer=transfer", data)   # the target is MNIST-1D: allowed
+    with pytest.raises(ConfigError, match="regularizer=transfer .*dataset=mnist1d, not digits"):
+        require_mnist1d("regularizer=transfer", dataclasses.replace(data, name="digits"))
