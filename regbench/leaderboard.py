@@ -21,9 +21,9 @@ from regbench.results import write_atomic
 from regbench.stats import mean_ci, paired_difference
 
 # Overrides that pick what is compared (shown in their own columns), which seeds, or where and how a
-# job runs: none of them changes the setting a result belongs to.
+# job runs: none of them changes the setting a result belongs to (nor does any `*.data_dir`).
 GROUP_KEYS = {"dataset", "model", "regularizer", "seed", "replicates", "device", "progress", "suite",
-              "threads", "dataset.data_dir"}
+              "threads"}
 # (column prefix, field in metrics.json runs)
 METRICS = [("test_acc", "test_acc"), ("train_acc", "train_acc"), ("gap_acc", "gap_acc"),
            ("test_loss", "test_loss"), ("train_loss", "train_loss"), ("gap_loss", "gap_loss"),
@@ -109,8 +109,8 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
 
     The baseline of a row is the `none` technique on the same dataset and model (conditions included)
     with the row's own trainer setting; a `none` row with a non-default trainer setting (batch size,
-    learning rate: implicit regularization) is compared with the default setting. Sorted by test accuracy (test loss where there is no accuracy),
-    never by gap alone: a collapsed model has no gap.
+    learning rate: implicit regularization) is compared with the default setting. Sorted by test
+    accuracy (test loss where there is no accuracy), never by gap alone: a collapsed model has no gap.
     """
     if runs.empty:
         return pd.DataFrame()
