@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch.func import functional_call
 
 from regbench.experiment import Experiment
-from regbench.trainer import Streams, TrainerSettings, train_population
-from regbench.trainer.loop import build_population
+from regbench.trainer import Streams, TrainerSettings
+from regbench.trainer.loop import CLASSIFICATION, build_population
+from tests.regularizers.helpers import train as train_with
 
 
 def train(make_cfg, seeds, *overrides):
-    experiment = Experiment.from_config(make_cfg("trainer.epochs=2", *overrides))
-    data = experiment.dataset.load()
-    return train_population(experiment.model, data, experiment.trainer, experiment.regularizers,
-                            seeds, torch.device("cpu"))
+    return train_with(make_cfg, seeds, *overrides)[2]
 
 
 @pytest.mark.parametrize("overrides", [(), ("regularizer=l2",), ("model=cnn1d",),
@@ -65,10 +65,25 @@ def test_divergence_is_flagged_not_raised(make_cfg):
     assert result.diverged.all()
 
 
-def test_eval_metrics_measure_train_set_in_eval_mode(make_cfg):
-    result = train(make_cfg, [0], "dataset.val_fraction=0")
-    assert torch.isnan(result.final["val_loss"]).all() and result.best_epoch is None
-    assert ((0 <= result.final["train_acc"]) & (result.final["train_acc"] <= 1)).all()
+def test_final_metrics_are_each_splits_loss_and_accuracy_by_hand(make_cfg):
+    experiment, data, result = train_with(make_cfg, [0, 1], "dataset.val_fraction=0")
+    assert torch.isnan(result.final["val_loss"]).all() and result.best_epoch is None   # no val split
+    model = experiment.model.build(data.input_shape, data.num_classes).eval()
+    for m in range(2):
+        params = {name: value[m] for name, value in result.params.items()}
+        for split in ("train", "test"):
+            x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+            logits = functional_call(model, params, (x,))
+            torch.testing.assert_close(result.final[f"{split}_loss"][m], F.cross_entropy(logits, y))
+            torch.testing.assert_close(result.final[f"{split}_acc"][m], (logits.argmax(1) == y).float().mean())
+
+
+def test_soft_targets_give_the_cross_entropy_against_a_distribution():
+    logits, soft = torch.randn(6, 4), torch.softmax(torch.randn(6, 4), -1)
+    expected = -(soft * logits.log_softmax(-1)).sum(-1).mean()
+    torch.testing.assert_close(CLASSIFICATION.loss(logits, soft), expected)
+    hard = torch.tensor([0, 3, 1, 1, 2, 0])
+    torch.testing.assert_close(CLASSIFICATION.loss(logits, hard), CLASSIFICATION.loss(logits, F.one_hot(hard, 4).float()))
 
 
 def test_settings_reject_bad_schedule():

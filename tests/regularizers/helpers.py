@@ -8,11 +8,30 @@ from pathlib import Path
 import torch
 
 from regbench.app import execute
+from regbench.data.base import Data
 from regbench.experiment import Experiment
-from regbench.trainer import Streams
+from regbench.trainer import Streams, train_population
 from regbench.trainer.loop import build_population
 
 CPU = torch.device("cpu")
+
+
+def train(make_cfg, seeds, *overrides: str):
+    """Compose the smoke preset with 2 epochs and `overrides`, train `seeds` as one population on CPU.
+
+    Returns (experiment, data, TrainResult)."""
+    experiment = Experiment.from_config(make_cfg("trainer.epochs=2", *overrides))
+    data = experiment.dataset.load()
+    return experiment, data, train_population(experiment.model, data, experiment.trainer,
+                                              experiment.regularizers, seeds, CPU)
+
+
+def bind_toy(hook, seeds=(0, 1), num_classes: int = 3, modality: str = "tabular", x=None, y=None):
+    """Bind a hook to members `seeds` and a toy dataset (empty unless `x`, `y` are given); returns it."""
+    x = torch.zeros(0) if x is None else x
+    y = torch.zeros(0) if y is None else y
+    hook.bind(Streams(list(seeds), CPU), Data("toy", x, y, x, y, x, y, num_classes, modality))
+    return hook
 
 
 def end_to_end(make_cfg, *overrides: str) -> dict:

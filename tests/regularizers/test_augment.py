@@ -4,19 +4,14 @@ import pytest
 import torch
 
 from regbench.config import ConfigError
-from regbench.data.base import Data
 from regbench.regularizers.augment import (Augment, band_gain, blur_image, flip_image, rotate_image,
                                            scale_signal, shift_signal)
-from regbench.trainer.streams import Streams
-from tests.regularizers.helpers import end_to_end
+from tests.regularizers.helpers import bind_toy, end_to_end
 
 
 def bound(seeds, modality="signal", **knobs) -> Augment:
-    hook = Augment(**knobs)
     x = torch.zeros(1, 40) if modality == "signal" else torch.zeros(1, 1, 8, 8)
-    y = torch.zeros(1, dtype=torch.long)
-    hook.bind(Streams(seeds, torch.device("cpu")), Data("toy", x, y, x, y, x, y, 10, modality))
-    return hook
+    return bind_toy(Augment(**knobs), seeds, 10, modality, x, torch.zeros(1, dtype=torch.long))
 
 
 ZERO = dict(max_shift=0, scale_range=0.0, band_max_gain=1.0, flip_prob=0.0, max_degrees=0.0, max_sigma=0.0)

@@ -2,7 +2,7 @@ import torch
 
 from regbench.regularizers.bagging import Bagging
 from regbench.trainer import Streams, TrainSet
-from tests.regularizers.helpers import end_to_end
+from tests.regularizers.helpers import end_to_end, train
 
 
 def resample(seeds, N=500):
@@ -29,6 +29,15 @@ def test_resamples_depend_only_on_the_member():
     together, _ = resample([0, 1])
     alone, _ = resample([1])
     assert torch.equal(together.index[3:], alone.index)
+
+
+def test_members_train_on_their_resamples(make_cfg):
+    """Bagging and a plain ensemble share inits, data orders and draws: only the bootstrap differs."""
+    *_, bagged = train(make_cfg, [0], "regularizer=bagging", "regularizer.bagging.members=2")
+    *_, plain = train(make_cfg, [0], "regularizer=ensemble", "regularizer.ensemble.members=2")
+    for name in plain.params:
+        assert not torch.equal(bagged.params[name], plain.params[name]), name
+    assert not torch.equal(bagged.member_final["train_loss"], plain.member_final["train_loss"])
 
 
 def test_bagging_end_to_end(make_cfg):

@@ -90,4 +90,3 @@ def test_population_members_stop_at_their_own_epochs_with_their_best_weights(mak
 def test_early_stopping_end_to_end_with_l2(make_cfg):
     record = end_to_end(make_cfg, "regularizer=[l2,early_stopping]")
     assert record["status"] == "completed" and record["technique"] == "early_stopping+l2"
-    assert all(1 <= run["epochs"] <= 3 for run in record["runs"])

@@ -2,16 +2,8 @@ import pytest
 import torch
 
 from regbench.experiment import Experiment
-from regbench.trainer import train_population
 from regbench.trainer.loop import predict
-from tests.regularizers.helpers import end_to_end
-
-
-def train(make_cfg, seeds, *overrides):
-    experiment = Experiment.from_config(make_cfg("trainer.epochs=2", *overrides))
-    data = experiment.dataset.load()
-    return experiment, data, train_population(experiment.model, data, experiment.trainer,
-                                              experiment.regularizers, seeds, torch.device("cpu"))
+from tests.regularizers.helpers import end_to_end, train
 
 
 def test_ensemble_prediction_is_the_mean_of_members_probabilities(make_cfg):

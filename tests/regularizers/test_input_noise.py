@@ -2,14 +2,11 @@ import pytest
 import torch
 
 from regbench.regularizers.input_noise import InputNoise, add_input_noise
-from regbench.trainer.streams import Streams
-from tests.regularizers.helpers import end_to_end
+from tests.regularizers.helpers import bind_toy, end_to_end
 
 
 def bound(std: float, seeds=(0, 1)) -> InputNoise:
-    hook = InputNoise(std=std)
-    hook.bind(Streams(list(seeds), torch.device("cpu")), data=None)
-    return hook
+    return bind_toy(InputNoise(std=std), seeds)
 
 
 def test_zero_std_is_identity():

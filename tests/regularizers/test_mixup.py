@@ -3,17 +3,8 @@ import pytest
 import scipy.stats
 import torch
 
-from regbench.data.base import Data
 from regbench.regularizers.mixup import PROPOSALS, Mixup, beta_sample, log_gamma_sample, mixup
-from regbench.trainer import Streams
-from tests.regularizers.helpers import end_to_end
-
-
-def bound(hook, seeds=(0, 1), num_classes=3):
-    empty = torch.zeros(0)
-    hook.bind(Streams(list(seeds), torch.device("cpu")),
-              Data("toy", empty, empty, empty, empty, empty, empty, num_classes, "tabular"))
-    return hook
+from tests.regularizers.helpers import bind_toy, end_to_end
 
 
 def test_lambda_one_and_alpha_zero_are_the_identity():
@@ -22,7 +13,8 @@ def test_lambda_one_and_alpha_zero_are_the_identity():
     mixed_x, mixed_y = mixup(x, targets, torch.ones(2, 5), partner)
     assert torch.equal(mixed_x, x) and torch.equal(mixed_y, targets)
     y = torch.randint(0, 3, (2, 5))
-    assert bound(Mixup(alpha=0.0)).batch(x, y) == (x, y)
+    x_out, y_out = bind_toy(Mixup(alpha=0.0)).batch(x, y)
+    assert x_out is x and y_out is y
 
 
 def test_mixes_each_example_with_its_partner_by_its_own_lambda():
@@ -38,13 +30,13 @@ def test_hook_mixes_inputs_and_labels_consistently_per_member():
     # inputs encode their own class, so a mixed input must carry exactly its mixed label
     y = torch.randint(0, 3, (2, 200))
     x = torch.eye(3)[y]                                                       # (P, B, 3) one-hot inputs
-    mixed_x, mixed_y = bound(Mixup(alpha=0.4)).batch(x, y)
+    mixed_x, mixed_y = bind_toy(Mixup(alpha=0.4)).batch(x, y)
     torch.testing.assert_close(mixed_x, mixed_y)
     torch.testing.assert_close(mixed_y.sum(-1), torch.ones(2, 200))
     assert not torch.equal(mixed_x, x) and not torch.equal(mixed_x[0], mixed_x[1])
     # images keep their shape
     images = torch.randn(2, 10, 1, 4, 4)
-    assert bound(Mixup(alpha=0.4)).batch(images, y[:, :10])[0].shape == images.shape
+    assert bind_toy(Mixup(alpha=0.4)).batch(images, y[:, :10])[0].shape == images.shape
 
 
 @pytest.mark.parametrize("alpha", [0.2, 1.0, 3.0])
@@ -64,8 +56,8 @@ def test_gamma_and_beta_draws_follow_their_distributions(alpha):
 def test_member_draws_do_not_depend_on_the_population():
     y = torch.randint(0, 3, (1, 50))
     x = torch.randn(1, 50, 4)
-    together = bound(Mixup(alpha=0.4), seeds=(7, 8)).batch(x.expand(2, -1, -1), y.expand(2, -1))
-    alone = bound(Mixup(alpha=0.4), seeds=(8,)).batch(x, y)
+    together = bind_toy(Mixup(alpha=0.4), seeds=(7, 8)).batch(x.expand(2, -1, -1), y.expand(2, -1))
+    alone = bind_toy(Mixup(alpha=0.4), seeds=(8,)).batch(x, y)
     torch.testing.assert_close(together[0][1:], alone[0])
     torch.testing.assert_close(together[1][1:], alone[1])
 

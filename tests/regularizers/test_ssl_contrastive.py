@@ -79,7 +79,8 @@ def test_fine_tune_starts_from_the_pretrained_body_with_a_fresh_head(make_cfg):
     assert_fresh_head_on_pretrained_body(started, fresh, hook.head, alone.params)
 
 
-def test_probe_freezes_the_body(make_cfg):
+def test_probe_means_a_frozen_body(make_cfg):
+    """probe=true sets the shared freeze flag; that freezing keeps the body still is tested in test_transfer."""
     experiment = Experiment.from_config(make_cfg(*SMALL, "regularizer.ssl_contrastive.probe=true"))
     (hook,) = experiment.regularizers
     assert hook.freeze

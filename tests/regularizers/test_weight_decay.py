@@ -22,17 +22,26 @@ def test_weights_shrink_by_one_minus_lr_decay_and_biases_stay():
     torch.testing.assert_close(bias.detach(), before_b, rtol=0, atol=0)
 
 
-def test_decay_is_independent_of_the_optimizer_momentum():
-    # After a zero-gradient SGD step with momentum, only the decay moves the weights: no momentum buildup.
+def test_decay_stays_out_of_the_momentum_buffer():
+    """Decoupled: the momentum buffer sums only loss gradients, the decay shrinks w after each step."""
     weight = torch.ones(1, 2, 2, requires_grad=True)
     optimizer = torch.optim.SGD([weight], lr=0.1, momentum=0.9)
     hook = WeightDecay(decay=1.0)
+    w, buffer = 1.0, 0.0
     for _ in range(3):
         optimizer.zero_grad()
-        (weight * 0).sum().backward()
+        (0.5 * weight).sum().backward()                  # constant loss gradient 0.5
         optimizer.step()
         hook.after_step({"0.weight": weight}, lr=0.1)
-    torch.testing.assert_close(weight.detach(), torch.full((1, 2, 2), 0.9 ** 3))
+        buffer = 0.9 * buffer + 0.5                      # by hand: the buffer never sees the decay
+        w = (w - 0.1 * buffer) * (1 - 0.1 * 1.0)
+    torch.testing.assert_close(weight.detach(), torch.full((1, 2, 2), w))
+    coupled = 1.0                                        # an L2 gradient in the buffer gives another w
+    buffer = 0.0
+    for _ in range(3):
+        buffer = 0.9 * buffer + 0.5 + 1.0 * coupled
+        coupled -= 0.1 * buffer
+    assert abs(coupled - w) > 1e-3
 
 
 def test_bad_decay_names_the_key():
