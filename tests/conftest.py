@@ -27,10 +27,12 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def make_cfg():
     """make_cfg(*overrides) -> the composed config, starting from the smoke preset."""
-    def make(*overrides: str, smoke: bool = True) -> DictConfig:
+    def make(*overrides: str, smoke: bool = True, hydra: bool = False) -> DictConfig:
+        """hydra=True: include the `hydra` node (launcher, sweeper, mode)."""
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            return compose("config", overrides=[*(["+suite=smoke"] if smoke else []), *overrides])
+            return compose("config", overrides=[*(["+suite=smoke"] if smoke else []), *overrides],
+                           return_hydra_config=hydra)
     yield make
     GlobalHydra.instance().clear()
 
