@@ -11,13 +11,33 @@ from pathlib import Path
 from typing import Any, Iterable
 
 
-def write_atomic(path: Path | str, text: str) -> None:
+def _file_mode() -> int:
+    """The mode a plain open() would give a new file: 0666 less the process umask (0644 usually).
+
+    mkstemp creates 0600 files; results and caches are shared (a cluster group, another user reading
+    a sweep), so they get the usual mode instead. Reading the umask means setting it: done once.
+    """
+    global _MODE
+    if _MODE is None:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        _MODE = 0o666 & ~umask
+    return _MODE
+
+
+_MODE: int | None = None
+
+
+def write_atomic(path: Path | str, content: str | bytes) -> None:
+    """Write `content` to `path` through a temp file in the same dir and os.replace: readers see the
+    old file or the new one, never half of either."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        os.fchmod(fd, _file_mode())
+        with os.fdopen(fd, "wb" if isinstance(content, bytes) else "w") as handle:
+            handle.write(content)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
