@@ -4,6 +4,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Callable, Iterator
@@ -15,6 +17,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
+from regbench import identity, jobs
 from regbench.config import CONF_DIR, ConfigError, check_choice
 from regbench.experiment import Experiment, job_record, run_job
 from regbench.results import write_csv, write_json
@@ -44,37 +47,93 @@ def epoch_progress(mode: str, epochs: int | None, label: str) -> Iterator[Callab
         yield on_epoch
 
 
-def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool) -> dict:
-    """Run one job and write metrics.json (+ curves.csv) into `job_dir`.
+def check_overrides(overrides: list[str]) -> None:
+    """Mistakes Hydra composes without a word: `regularizer=[l2,l2]` merges into one l2."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    A bad config in a single run raises ConfigError before anything is written. In a multirun every
-    error is recorded as `status: failed` and the sweep goes on (a raising job would stop Hydra's
-    end-of-sweep callback, and with it the leaderboard).
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        if override.key_or_group != "regularizer":
+            continue
+        names = override.value()
+        if isinstance(names, list) and len(set(names)) < len(names):
+            twice = next(name for name in names if names.count(name) > 1)
+            raise ConfigError(f"regularizer={override.get_value_element_as_str()} selects {twice} twice: "
+                              f"select a technique once and set its strength (regularizer.{twice}.*)")
+
+
+def failure(cfg: DictConfig, overrides: list[str], error: BaseException) -> dict:
+    """A metrics.json record for a job that could not start; works even where the config is broken."""
+    try:
+        record = job_record(cfg, overrides)
+    except Exception:  # the identity itself could not be computed (e.g. no technique selected)
+        record = {"technique": None, "dataset": None, "model": None, "overrides": list(overrides),
+                  "runs": [], "pid": os.getpid()}
+    record.update(status="failed", error=f"{type(error).__name__}: {error}")
+    return record
+
+
+def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool) -> dict:
+    """Run one job and write metrics.json (+ curves.csv) into `job_dir` (or beside it, see jobs.py).
+
+    A job whose completed result is already there is skipped (`force=true` retrains); one whose twin is
+    running in another process is not started twice. A bad config in a single run raises ConfigError
+    before anything is written. In a multirun every error is recorded as `status: failed` and the
+    sweep goes on (a raising job would stop Hydra's end-of-sweep callback, and with it the leaderboard).
+    Ctrl-C or SIGTERM records `status: interrupted`; the launcher process then stops the sweep.
     """
     job_dir = Path(job_dir)
+    jobs.watch_launcher()
     try:
+        check_overrides(overrides)
         experiment = Experiment.from_config(cfg)  # every value checked before anything runs
-        label = f"{experiment.technique} seeds {experiment.seeds[0]}-{experiment.seeds[-1]}"
-        total = experiment.trainer.epochs if experiment.trainer.steps is None else None  # None: unknown
-        with epoch_progress(cfg.progress, total, label) as on_epoch:
-            record, curves = run_job(experiment, cfg, overrides, on_epoch=on_epoch)
-    except Exception as error:  # recorded, then re-raised unless the sweep must go on
-        if isinstance(error, ConfigError) and not multirun:
-            raise
         record = job_record(cfg, overrides)
-        record.update(status="failed", error=f"{type(error).__name__}: {error}")
-        write_json(job_dir / "metrics.json", record)
+    except ConfigError as error:
         if not multirun:
             raise
+        record = failure(cfg, overrides, error)
+        if not (job_dir / "metrics.json").exists():  # never over another job's result
+            write_json(job_dir / "metrics.json", record)
         log.error("job %s failed: %s", job_dir.name, record["error"])
         return record
-    write_csv(job_dir / "curves.csv", curves)
-    write_json(job_dir / "metrics.json", record)
-    return record
+    seeds = experiment.seeds
+    record["seeds"] = seeds
+    target = jobs.result_dir(job_dir, record["config_hash"], seeds, identity.job_dir_name(cfg))
+    with jobs.claim(target) as holder:
+        if holder is not None:
+            log.info("%s: the same job is running now (pid %s): not started twice", target.name, holder.get("pid"))
+            return {**record, "status": "skipped", "job_dir": str(target)}
+        previous = jobs.read_record(target / "metrics.json")
+        if previous is not None and previous.get("status") in jobs.FINISHED and not cfg.force:
+            log.info("%s: already %s, skipped (force=true retrains)", target.name, previous["status"])
+            return {**previous, "skipped": True, "job_dir": str(target)}
+        write_json(target / "metrics.json", record)  # status running: a kill -9 leaves it for resume
+        try:
+            with jobs.interruptible():
+                label = f"{experiment.technique} seeds {seeds[0]}-{seeds[-1]}"
+                total = experiment.trainer.epochs if experiment.trainer.steps is None else None  # None: unknown
+                with epoch_progress(cfg.progress, total, label) as on_epoch:
+                    record, curves = run_job(experiment, record, on_epoch=on_epoch)
+        except KeyboardInterrupt as interrupt:
+            record.update(status="interrupted", error=f"interrupted ({interrupt or 'SIGINT'})", runs=[])
+            write_json(target / "metrics.json", record)
+            if jobs.in_launcher_process():
+                raise
+            return record  # a worker: its launcher decides whether the sweep stops
+        except Exception as error:
+            record.update(status="failed", error=f"{type(error).__name__}: {error}", runs=[])
+            write_json(target / "metrics.json", record)
+            if not multirun:
+                raise
+            log.error("job %s failed: %s", target.name, record["error"])
+            return record
+        write_csv(target / "curves.csv", curves)
+        write_json(target / "metrics.json", record)
+    return {**record, "job_dir": str(target)}
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def hydra_entry(cfg: DictConfig) -> None:
+    global EXIT_CODE
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     job_dir = Path(hydra_cfg.runtime.output_dir)
@@ -85,8 +144,22 @@ def hydra_entry(cfg: DictConfig) -> None:
         fail(error)
     if not multirun:
         from regbench.leaderboard import show_leaderboard
-        show_leaderboard([job_dir], write=False)
-        log.info("results in %s (%s)", job_dir, record["status"])
+        result_dir = Path(record.get("job_dir", job_dir))
+        show_leaderboard([result_dir], write=False)
+        log.info("results in %s (%s)", result_dir, record["status"])
+        EXIT_CODE = exit_code({record["status"]: 1})
+
+
+# Exit codes of `regbench` (README): 0 every job completed (or was already complete); 1 some job failed,
+# diverged or was interrupted, or a sweep has nothing to show (the leaderboard is written first);
+# 2 a config mistake; 130 Ctrl-C.
+EXIT_CODE = 0
+
+
+def exit_code(statuses: dict[str, int]) -> int:
+    """1 when any job failed, diverged or did not finish; 0 otherwise."""
+    bad = ("failed", "diverged", "interrupted", "running")
+    return 1 if any(statuses.get(status) for status in bad) else 0
 
 
 def one_line(error: BaseException) -> str:
@@ -124,7 +197,34 @@ def main() -> None:
     """The console script. Config mistakes print one line and exit 2 (HYDRA_FULL_ERROR=1: traceback)."""
     # Hydra prints composition errors over several lines; letting them through to here keeps them to one.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    # Jobs in worker processes (joblib, submitit_local) watch this process and end when it is gone.
+    os.environ[jobs.LAUNCHER_PID] = str(os.getpid())
+    os.environ[jobs.LAUNCHER_HOST] = socket.gethostname()
+    signal.signal(signal.SIGTERM, jobs.raise_interrupted)
+    from regbench.leaderboard import LeaderboardCallback
+
     try:
         hydra_entry()
     except (ConfigError, HydraException, OmegaConfBaseException) as error:
         fail(error)
+    except KeyboardInterrupt:
+        sys.exit(interrupted(LeaderboardCallback.sweep_dir))
+    summary = LeaderboardCallback.summary
+    if summary is not None:  # a multirun: its jobs' statuses, read back from the files
+        sys.exit(1 if summary.empty else exit_code(summary.statuses))
+    sys.exit(EXIT_CODE)
+
+
+def interrupted(sweep_dir: str | None) -> int:
+    """Ctrl-C: one line, and the leaderboard of the jobs that finished; exit code 130."""
+    print("regbench: interrupted", file=sys.stderr)
+    if sweep_dir is not None and Path(sweep_dir).exists():
+        jobs.mark_dead_jobs_interrupted(Path(sweep_dir))
+        from regbench.leaderboard import show_leaderboard
+        try:
+            show_leaderboard([Path(sweep_dir)], out_dir=Path(sweep_dir))
+        except KeyboardInterrupt:
+            pass
+        print(f"regbench: rerun the same command with hydra.sweep.dir={sweep_dir} to finish the sweep "
+              "(completed jobs are skipped)", file=sys.stderr)
+    return 130

@@ -11,15 +11,38 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
+from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-# conf/ sits beside the package in the repo (the package is installed editable).
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+# regbench/conf: in the repo a symlink to the top-level conf/, in a wheel the packaged copy (pyproject.toml).
+CONF_DIR = (Path(__file__).parent / "conf").resolve()
 
 MISSING_DEFAULT = object()
 
 # ${div:a,b} in conf/: e.g. grad_penalty's strength = lr/4 follows a learning-rate sweep.
 OmegaConf.register_new_resolver("div", lambda a, b: float(a) / float(b), replace=True)
+
+
+def _job_dir_name(*, _root_: DictConfig) -> str:
+    from regbench.identity import job_dir_name  # identity builds on this module
+    return job_dir_name(_root_)
+
+
+# ${regbench_job:} in conf/hydra/regbench.yaml names a sweep job's dir by its identity.
+OmegaConf.register_new_resolver("regbench_job", _job_dir_name, replace=True)
+
+
+def _open_regularizer_node() -> DictConfig:
+    """conf/config.yaml's first default. Hydra closes every node that is not explicitly open, so without
+    this `regularizer.dropout.p=0.2,0.5` beside `regularizer=none,dropout` is refused in the `none` jobs.
+    Open, the `none` jobs get settings of a technique they did not select: they are validated and then
+    ignored (not part of the result's identity; see regbench.identity)."""
+    node = OmegaConf.create({"regularizer": {}})
+    OmegaConf.set_struct(node.regularizer, False)
+    return node
+
+
+ConfigStore.instance().store(name="regbench_base", node=_open_regularizer_node())
 
 
 class ConfigError(ValueError):
@@ -86,7 +109,8 @@ def build_named(key: str, registry: Mapping[str, type], node: Mapping | DictConf
 
 
 @lru_cache(maxsize=None)
-def _option_file(group: str, option: str) -> dict:
+def option_file(group: str, option: str) -> dict:
+    """conf/<group>/<option>.yaml as plain containers, interpolations unresolved ({} if absent)."""
     path = CONF_DIR / group / f"{option}.yaml"
     return OmegaConf.to_container(OmegaConf.load(path)) if path.exists() else {}
 
@@ -100,11 +124,11 @@ def default_value(key: str, groups: Mapping[str, str]) -> Any:
     head, _, rest = key.partition(".")
     if head == "regularizer":
         option, _, rest = rest.partition(".")
-        source = _option_file("regularizer", option)
+        source = option_file("regularizer", option)
     elif head in groups:
-        source = _option_file(head, groups[head])
+        source = option_file(head, groups[head])
     else:
-        source, rest = _option_file("", "config"), key
+        source, rest = option_file("", "config"), key
     return lookup(source, rest)
 
 

@@ -1,6 +1,8 @@
 """An experiment: the config turned into validated parts, trained, and reported as metrics.json rows."""
 from __future__ import annotations
 
+import os
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -9,19 +11,15 @@ import torch
 from omegaconf import DictConfig
 
 import regbench
-from regbench.config import ConfigError, build, build_named, check_choice, check_number, plain
+from regbench.config import ConfigError, build, build_named, check_choice, check_number, option_file, plain
+from regbench import identity
+from regbench.identity import selected_techniques, technique_label
 from regbench.data import DATASETS
 from regbench.models import MODELS
 from regbench.regularizers import REGULARIZERS
 from regbench.trainer import Regularizer, TrainerSettings, TrainResult, train_population
 
 DEVICES = ("auto", "cpu", "cuda")
-
-
-def technique_label(names: list[str]) -> str:
-    """'none' for the baseline; otherwise the selected techniques sorted and joined: 'dropout+l2'."""
-    chosen = sorted(name for name in names if name != "none")
-    return "+".join(chosen) or "none"
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -34,13 +32,34 @@ def resolve_device(choice: str) -> torch.device:
 
 
 def build_regularizers(node: DictConfig | dict | None) -> list[Regularizer]:
+    """The selected techniques' hooks. Settings given for techniques this job did not select (a sweep's
+    `regularizer.dropout.p=0.2` in its `none` jobs) are checked the same way, then left unused."""
     chosen = plain(node) or {}
+    selected = selected_techniques(chosen)
     hooks = []
     for name, settings in chosen.items():
         if name not in REGULARIZERS:
-            raise ConfigError(f"regularizer={name!r} is not allowed: choose from {', '.join(sorted(REGULARIZERS))}")
-        hooks.append(build(f"regularizer.{name}", REGULARIZERS[name], settings))
+            raise ConfigError(f"regularizer.{name} is not a technique: choose from {', '.join(sorted(REGULARIZERS))}")
+        settings = {key: value for key, value in (settings or {}).items() if key != "name"}
+        hook = build(f"regularizer.{name}", REGULARIZERS[name], settings)
+        if name in selected:
+            hooks.append(hook)
     return hooks
+
+
+def top_level_keys() -> set[str]:
+    """The settings conf/config.yaml defines, and its groups."""
+    root = option_file("", "config")
+    groups = {next(iter(entry)) for entry in root.get("defaults", []) if isinstance(entry, dict)}
+    return (set(root) - {"defaults"}) | groups
+
+
+def check_top_level(cfg: DictConfig) -> None:
+    """`+foo=1` composes, but regbench reads no `foo`: refuse it rather than carry it into results."""
+    unknown = sorted(set(cfg.keys()) - top_level_keys() - {"hydra"})
+    if unknown:
+        raise ConfigError(f"{unknown[0]} is not a regbench setting: top-level settings are "
+                          f"{', '.join(sorted(top_level_keys()))}")
 
 
 @dataclass
@@ -57,6 +76,9 @@ class Experiment:
     @classmethod
     def from_config(cls, cfg: DictConfig) -> "Experiment":
         """Validate every group before any training starts; a bad value raises ConfigError."""
+        check_top_level(cfg)
+        check_choice("force", cfg.force, (True, False))
+        identity.baseline_config(cfg)  # checks the `baseline` values
         check_number("seed", cfg.seed, low=0, integer=True)
         check_number("replicates", cfg.replicates, low=1, integer=True)
         check_number("threads", cfg.threads, low=1, integer=True, optional=True)
@@ -113,19 +135,26 @@ def versions() -> dict[str, str]:
 
 
 def job_record(cfg: DictConfig, overrides: list[str]) -> dict:
-    """The metrics.json fields known before training starts (filled in by `finish_record`)."""
-    chosen = list((plain(cfg.regularizer) or {}).keys())
+    """The metrics.json fields known before training starts (filled in by `run_job`).
+
+    `config_hash` is the result's identity (regbench.identity); `baseline_hash` names the `none` result
+    its Δ is paired with; `labels` are the rows' labels: the config's difference from conf/ defaults.
+    """
+    chosen = selected_techniques(plain(cfg.regularizer))
     return {"status": "running", "error": None,
             "technique": technique_label(chosen),
             "dataset": cfg.dataset.get("name"), "model": cfg.model.get("name"),
+            "config_hash": identity.config_hash(cfg), "baseline_hash": identity.baseline_hash(cfg),
+            "labels": identity.labels(cfg),
             "overrides": list(overrides), "config": plain(cfg),
-            "runs": [], "wall_seconds": None, "device": str(cfg.device), "versions": versions()}
+            "runs": [], "wall_seconds": None, "device": str(cfg.device), "versions": versions(),
+            "host": socket.gethostname(), "pid": os.getpid()}
 
 
-def run_job(experiment: Experiment, cfg: DictConfig, overrides: list[str],
+def run_job(experiment: Experiment, record: dict,
             on_epoch: Callable | None = None) -> tuple[dict, list[dict]]:
-    """Train the experiment and fill the job's record; returns (metrics.json record, curve rows)."""
-    record = job_record(cfg, overrides)
+    """Train the experiment and fill in the job's `record` (from `job_record`); returns (record, curve rows)."""
+    record = dict(record)
     started = time.perf_counter()
     record["device"] = str(experiment.device)
     runs, curves = experiment.run(on_epoch=on_epoch)
