@@ -1,0 +1,174 @@
+"""Resume, twins, interrupts: a job's place on disk (regbench.jobs) in process and in real sweeps."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from regbench import identity, jobs
+from regbench.app import execute
+from tests.conftest import REPO
+
+
+def metrics(directory: Path) -> dict:
+    return json.loads((directory / "metrics.json").read_text())
+
+
+def test_rerun_skips_a_completed_job_and_force_retrains(make_cfg, tmp_path):
+    job = tmp_path / "job"
+    first = execute(make_cfg("trainer.epochs=1"), job, [], multirun=True)
+    written = (job / "metrics.json").read_bytes(), (job / "metrics.json").stat().st_mtime_ns
+    again = execute(make_cfg("trainer.epochs=1"), job, [], multirun=True)
+    assert again.get("skipped") and again["config_hash"] == first["config_hash"]
+    assert ((job / "metrics.json").read_bytes(), (job / "metrics.json").stat().st_mtime_ns) == written
+    forced = execute(make_cfg("trainer.epochs=1", "force=true"), job, [], multirun=True)
+    assert not forced.get("skipped") and (job / "metrics.json").stat().st_mtime_ns != written[1]
+    assert metrics(job)["runs"] == first["runs"]  # the same numbers: training is deterministic
+
+
+@pytest.mark.parametrize("status", ["failed", "interrupted", "running"])
+def test_unfinished_jobs_are_rerun(make_cfg, tmp_path, status):
+    cfg = make_cfg("trainer.epochs=1")
+    record = {"status": status, "config_hash": identity.config_hash(cfg), "seeds": [0, 1], "runs": [],
+              "host": socket.gethostname(), "pid": 999999999}
+    (tmp_path / "metrics.json").write_text(json.dumps(record))
+    done = execute(cfg, tmp_path, [], multirun=True)
+    assert not done.get("skipped") and metrics(tmp_path)["status"] == "completed"
+
+
+def test_a_dir_holding_another_result_is_never_overwritten(make_cfg, tmp_path):
+    execute(make_cfg("trainer.epochs=1"), tmp_path / "run", [], multirun=False)
+    before = (tmp_path / "run" / "metrics.json").read_bytes()
+    l2 = make_cfg("trainer.epochs=1", "regularizer=l2")
+    record = execute(l2, tmp_path / "run", [], multirun=False)
+    assert (tmp_path / "run" / "metrics.json").read_bytes() == before
+    beside = tmp_path / f"run+{identity.job_dir_name(l2)}"
+    assert record["job_dir"] == str(beside) and metrics(beside)["technique"] == "l2"
+    # the same job with other seeds is another result too
+    other_seeds = execute(make_cfg("trainer.epochs=1", "seed=5"), tmp_path / "run", [], multirun=False)
+    assert (tmp_path / "run" / "metrics.json").read_bytes() == before
+    assert metrics(Path(other_seeds["job_dir"]))["seeds"] == [5, 6]
+
+
+def test_a_corrupt_result_is_kept_and_the_job_writes_beside_it(make_cfg, tmp_path):
+    (tmp_path / "metrics.json").write_text('{"status": "compl')
+    record = execute(make_cfg("trainer.epochs=1"), tmp_path, [], multirun=True)
+    assert (tmp_path / "metrics.json").read_text() == '{"status": "compl'
+    assert metrics(Path(record["job_dir"]))["status"] == "completed"
+
+
+def test_a_claim_of_a_live_process_is_respected_and_a_dead_ones_taken_over(tmp_path):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / jobs.CLAIM).write_text(json.dumps({"host": socket.gethostname(), "pid": sleeper.pid}))
+        with jobs.claim(tmp_path) as holder:
+            assert holder == {"host": socket.gethostname(), "pid": sleeper.pid}
+        assert (tmp_path / jobs.CLAIM).exists()  # not ours to remove
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with jobs.claim(tmp_path) as holder:  # its process is gone now
+        assert holder is None
+        assert json.loads((tmp_path / jobs.CLAIM).read_text())["pid"] == os.getpid()
+    assert not (tmp_path / jobs.CLAIM).exists()
+
+
+def test_dead_running_jobs_are_marked_interrupted(tmp_path):
+    for name, pid in (("dead", 999999999), ("alive", os.getppid())):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps(
+            {"status": "running", "config_hash": "0" * 16, "host": socket.gethostname(), "pid": pid}))
+    assert jobs.mark_dead_jobs_interrupted(tmp_path) == 1
+    assert metrics(tmp_path / "dead")["status"] == "interrupted"
+    assert metrics(tmp_path / "alive")["status"] == "running"
+
+
+# ---- real sweeps in subprocesses ------------------------------------------------------------------
+
+def start_sweep(sweep: Path, *args: str) -> subprocess.Popen:
+    """`regbench -m ...` in its own process group (so a signal reaches it as Ctrl-C would)."""
+    return subprocess.Popen([sys.executable, "-m", "regbench", "-m", "+suite=smoke", *args,
+                             f"hydra.sweep.dir={sweep}"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def wait_for(condition, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.1)
+
+
+def statuses(sweep: Path) -> dict[str, str]:
+    found = {}
+    for path in sweep.glob("*/metrics.json"):
+        try:
+            found[path.parent.name] = json.loads(path.read_text())["status"]
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+SWEEP = ["regularizer=none,l2,l1", "trainer.epochs=25"]
+
+
+def test_kill_9_then_the_same_command_finishes_without_retraining(tmp_path):
+    sweep = tmp_path / "sweep"
+    process = start_sweep(sweep, *SWEEP)
+    wait_for(lambda: "completed" in statuses(sweep).values())
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = {name: (sweep / name / "metrics.json").read_bytes()
+                for name, status in statuses(sweep).items() if status == "completed"}
+    assert 1 <= len(finished) < 3
+    done = subprocess.run([sys.executable, "-m", "regbench", "-m", "+suite=smoke", *SWEEP,
+                           f"hydra.sweep.dir={sweep}"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert sorted(statuses(sweep).values()) == ["completed"] * 3
+    for name, content in finished.items():  # nothing finished was retrained
+        assert (sweep / name / "metrics.json").read_bytes() == content
+        assert f"{name}: already completed, skipped" in done.stdout + done.stderr
+    board = pd.read_csv(sweep / "leaderboard.csv")
+    assert sorted(board.technique) == ["l1", "l2", "none"] and set(board.seeds.astype(str)) == {"2"}
+
+
+def test_ctrl_c_records_interrupted_writes_the_leaderboard_and_exits_130(tmp_path):
+    sweep = tmp_path / "sweep"
+    process = start_sweep(sweep, *SWEEP)
+    wait_for(lambda: sorted(statuses(sweep).values()) == ["completed", "running"])
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "regbench: interrupted" in err
+    assert sorted(statuses(sweep).values()) == ["completed", "interrupted"]
+    board = pd.read_csv(sweep / "leaderboard.csv")
+    assert list(board.technique) == ["none"]
+
+
+def test_parallel_workers_end_with_their_launcher(tmp_path):
+    sweep = tmp_path / "sweep"
+    process = start_sweep(sweep, "regularizer=none,l2", "trainer.epochs=2000",
+                          "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    wait_for(lambda: list(statuses(sweep).values()) == ["running", "running"])
+    workers = [json.loads(p.read_text())["pid"] for p in sweep.glob("*/metrics.json")]
+    assert process.pid not in workers
+    os.kill(process.pid, signal.SIGKILL)  # the launcher alone, as an OOM killer or `kill -9` would
+    process.wait()
+
+    def gone(pid: int) -> bool:  # exited (a zombie waiting for its reaper has exited too)
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] in ("Z", "X")
+        except FileNotFoundError:
+            return True
+
+    wait_for(lambda: all(gone(pid) for pid in workers), timeout=20)
+    assert sorted(statuses(sweep).values()) == ["interrupted", "interrupted"]
