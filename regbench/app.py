@@ -120,6 +120,12 @@ def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool
                 raise
             return record  # a worker: its launcher decides whether the sweep stops
         except Exception as error:
+            if isinstance(error, ConfigError) and not multirun:  # found late (at data load): undo the start
+                if previous is None:
+                    (target / "metrics.json").unlink(missing_ok=True)
+                else:
+                    write_json(target / "metrics.json", previous)
+                raise
             record.update(status="failed", error=f"{type(error).__name__}: {error}", runs=[])
             write_json(target / "metrics.json", record)
             if not multirun:
@@ -176,10 +182,7 @@ def one_line(error: BaseException) -> str:
                 continue
             if line and line not in keep:
                 keep.append(line.rstrip("."))
-    message = "; ".join(keep)
-    if "is not in struct" in message and "regularizer." in message:
-        message += " (a technique's settings exist once it is selected, e.g. regularizer=l2)"
-    return message
+    return "; ".join(keep)
 
 
 def fail(error: BaseException) -> None:
@@ -207,6 +210,11 @@ def main() -> None:
         hydra_entry()
     except (ConfigError, HydraException, OmegaConfBaseException) as error:
         fail(error)
+    except OSError as error:  # a file or dir that cannot be read or written: it names itself
+        if USER_WANTS_TRACEBACK:
+            raise
+        print(f"regbench: error: {error}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(interrupted(LeaderboardCallback.sweep_dir))
     summary = LeaderboardCallback.summary

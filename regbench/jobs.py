@@ -81,6 +81,7 @@ def claim(directory: Path) -> Iterator[dict | None]:
 
     A claim left by a process that died (kill -9) is taken over.
     """
+    created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / CLAIM
     mine = {"host": socket.gethostname(), "pid": os.getpid()}
@@ -103,6 +104,8 @@ def claim(directory: Path) -> Iterator[dict | None]:
             yield None
         finally:
             path.unlink(missing_ok=True)
+            if created and not any(directory.iterdir()):  # a job that wrote nothing leaves no dir
+                directory.rmdir()
         return
     raise RuntimeError(f"could not claim {directory}: another process keeps taking it")
 
