@@ -148,6 +148,8 @@ def hydra_entry(cfg: DictConfig) -> None:
     except ConfigError as error:
         # Raised only in a single run. Exit here: an exception would make Hydra print more lines.
         fail(error)
+    except OSError as error:  # a file or dir that cannot be read or written: the message names it
+        fail(error, code=1)
     if not multirun:
         from regbench.leaderboard import show_leaderboard
         result_dir = Path(record.get("job_dir", job_dir))
@@ -185,12 +187,12 @@ def one_line(error: BaseException) -> str:
     return "; ".join(keep)
 
 
-def fail(error: BaseException) -> None:
-    """Print a config mistake as one line and exit 2; re-raise it when the user set HYDRA_FULL_ERROR=1."""
+def fail(error: BaseException, code: int = 2) -> None:
+    """Print a mistake as one line and exit (2: config, 1: a file); HYDRA_FULL_ERROR=1 re-raises it."""
     if USER_WANTS_TRACEBACK:
         raise error
     print(f"regbench: error: {one_line(error)}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(code)
 
 
 USER_WANTS_TRACEBACK = os.environ.get("HYDRA_FULL_ERROR") == "1"
@@ -210,11 +212,8 @@ def main() -> None:
         hydra_entry()
     except (ConfigError, HydraException, OmegaConfBaseException) as error:
         fail(error)
-    except OSError as error:  # a file or dir that cannot be read or written: it names itself
-        if USER_WANTS_TRACEBACK:
-            raise
-        print(f"regbench: error: {error}", file=sys.stderr)
-        sys.exit(1)
+    except OSError as error:  # a file or dir that cannot be read or written: the message names it
+        fail(error, code=1)
     except KeyboardInterrupt:
         sys.exit(interrupted(LeaderboardCallback.sweep_dir))
     summary = LeaderboardCallback.summary
