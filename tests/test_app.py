@@ -10,15 +10,18 @@ from regbench.app import execute
 from tests.conftest import run_cli
 
 RUN_KEYS = {"seed", "train_acc", "val_acc", "test_acc", "train_loss", "val_loss", "test_loss",
-            "gap_acc", "gap_loss", "epochs", "best_epoch", "diverged"}
+            "gap_acc", "gap_loss", "epochs", "best_epoch", "diverged", "diverged_epoch"}
 
 
 def test_job_writes_metrics_and_curves(make_cfg, tmp_path):
     cfg = make_cfg("regularizer=l2", "replicates=2")
     record = execute(cfg, tmp_path, ["regularizer=l2", "replicates=2"], multirun=False)
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
-    assert on_disk == record
+    assert {**on_disk, "job_dir": str(tmp_path)} == record
     assert on_disk["status"] == "completed" and on_disk["error"] is None
+    assert on_disk["config_hash"] != on_disk["baseline_hash"] == cfg_hash_of_none(make_cfg)
+    assert on_disk["labels"] == {"dataset": "mnist1d[n_train=500]", "model": "mlp",
+                                 "setting": "trainer.epochs=3"} and on_disk["seeds"] == [0, 1]
     assert (on_disk["technique"], on_disk["dataset"], on_disk["model"]) == ("l2", "mnist1d", "mlp")
     assert on_disk["overrides"] == ["regularizer=l2", "replicates=2"]
     assert on_disk["config"]["regularizer"]["l2"]["strength"] == cfg.regularizer.l2.strength
@@ -35,6 +38,11 @@ def test_job_writes_metrics_and_curves(make_cfg, tmp_path):
     assert {"epoch", "seed", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"} <= set(curves)
     last = curves[(curves.epoch == 3) & (curves.seed == 1)].iloc[0]
     assert last.test_acc == pytest.approx(runs[1]["test_acc"])
+
+
+def cfg_hash_of_none(make_cfg) -> str:
+    from regbench.identity import config_hash
+    return config_hash(make_cfg("regularizer=none"))
 
 
 def test_failed_job_in_a_sweep_is_recorded_and_does_not_raise(make_cfg, tmp_path):
@@ -67,7 +75,7 @@ def test_multirun_writes_a_leaderboard_and_survives_a_failed_job(tmp_path, launc
     sweep = tmp_path / "sweep"
     done = run_cli("-m", "+suite=smoke", "regularizer=none,l2", "seed=0,1", "trainer.epochs=2,-1",
                    *launcher, f"hydra.sweep.dir={sweep}")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # written first, then the failed jobs show in the exit code
     records = [json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")]
     assert len(records) == 8
     assert sorted(r["status"] for r in records) == ["completed"] * 4 + ["failed"] * 4
@@ -77,3 +85,39 @@ def test_multirun_writes_a_leaderboard_and_survives_a_failed_job(tmp_path, launc
     l2 = board[board.technique == "l2"].iloc[0]
     assert l2.delta_seeds == 3
     assert "Failed jobs" in (sweep / "leaderboard.md").read_text()
+
+
+def test_a_knob_beside_its_baseline_in_one_sweep_trains_none_once(tmp_path):
+    sweep = tmp_path / "sweep"
+    done = run_cli("-m", "+suite=smoke", "trainer.epochs=1", "regularizer=none,dropout",
+                   "regularizer.dropout.p=0.2,0.5", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                   f"hydra.sweep.dir={sweep}")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")]
+    assert sorted(r["technique"] for r in records) == ["dropout", "dropout", "none"]  # none trained once
+    board = pd.read_csv(sweep / "leaderboard.csv", keep_default_na=False)
+    assert set(zip(board.technique, board.setting)) == {
+        ("none", "trainer.epochs=1"), ("dropout", "trainer.epochs=1"),
+        ("dropout", "regularizer.dropout.p=0.5 trainer.epochs=1")}
+    none_hash = board[board.technique == "none"].config_hash.item()
+    assert set(board.baseline_hash) == {none_hash}  # both dropout rows are paired with that one none
+
+
+def test_merged_runs_of_different_settings_stay_apart(tmp_path):
+    """A smoke run and a longer run of `none` are different results: two rows, no seed replaced."""
+    for name, epochs in (("short", 1), ("long", 2)):
+        done = run_cli("+suite=smoke", f"trainer.epochs={epochs}", f"hydra.run.dir={tmp_path / name}")
+        assert done.returncode == 0, done.stderr
+    done = run_cli(str(tmp_path / "short"), str(tmp_path / "long"), "--out", str(tmp_path),
+                   module="regbench.leaderboard")
+    assert done.returncode == 0, done.stderr
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert sorted(board.setting) == ["trainer.epochs=1", "trainer.epochs=2"] and list(board.seeds) == [2, 2]
+
+
+def test_a_diverged_run_is_recorded_and_the_command_exits_1(tmp_path):
+    done = run_cli("+suite=smoke", "trainer.lr=1e6", f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 1, done.stderr
+    record = json.loads((tmp_path / "metrics.json").read_text())
+    assert record["status"] == "diverged"
+    assert all(run["diverged"] and run["diverged_epoch"] == 1 for run in record["runs"])

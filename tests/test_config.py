@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from regbench.config import ConfigError
-from regbench.experiment import Experiment, technique_label
+from regbench.experiment import Experiment
+from regbench.identity import technique_label
 from tests.conftest import run_cli
 
 
