@@ -8,10 +8,10 @@ from scipy import stats
 
 
 def mean_ci(values, confidence: float = 0.95) -> tuple[float, float, int]:
-    """Mean and half-width of a Student-t confidence interval over seeds.
+    """values: (n,) one number per seed -> (mean, half-width of a Student-t interval, n used).
 
-    values: (n,) one number per seed; NaN entries are dropped. Returns (mean, half_width, n);
-    half_width is NaN when n < 2 (one seed says nothing about the spread) and mean is NaN when n = 0.
+    Non-finite entries (NaN) are dropped before anything else. half_width is NaN when n < 2 (one seed
+    says nothing about the spread) and mean is NaN when n = 0.
     """
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
@@ -26,6 +26,9 @@ def mean_ci(values, confidence: float = 0.95) -> tuple[float, float, int]:
 
 def paired_difference(treated: dict[int, float], baseline: dict[int, float],
                       confidence: float = 0.95) -> tuple[float, float, int]:
-    """Mean and CI of treated - baseline over the seeds both have: (mean, half_width, n_matched)."""
+    """treated, baseline: seed -> value -> mean_ci of treated[s] - baseline[s] over the shared seeds.
+
+    A seed counts only where both values are finite; n (the third element) is how many did.
+    """
     seeds = sorted(set(treated) & set(baseline))
     return mean_ci([treated[s] - baseline[s] for s in seeds], confidence)

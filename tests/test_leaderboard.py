@@ -1,115 +1,356 @@
-"""Leaderboard math on hand-made metrics.json files, and the regbench-leaderboard command."""
+"""Leaderboard on hand-made metrics.json files (exact numbers), and the regbench-leaderboard command."""
 from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
-from regbench.leaderboard import collect, describe, show_leaderboard, summarize
+import regbench.leaderboard as leaderboard
+from regbench.leaderboard import LeaderboardCallback, Summary, collect, show_leaderboard, summarize
 from tests.conftest import run_cli
 
-T_975_2 = 4.302652729749464  # Student t quantile, 2 degrees of freedom
+T_975_1 = 12.706204736174698  # Student t quantiles (0.975) with 1 and 2 degrees of freedom
+T_975_2 = 4.302652729749464
+
+DEFAULT, SMOKE, L2, L2_SMOKE, B10, B100, GONE = (c * 16 for c in "abcdef9")
 
 
-def write_job(root: Path, name: str, technique: str, accs: dict[int, tuple[float, float]],
-              overrides: list[str] | None = None, status: str = "completed") -> None:
-    """accs: seed -> (train_acc, test_acc); losses are 1 - acc so both gaps are easy to check."""
-    runs = [{"seed": seed, "train_acc": tr, "test_acc": te, "val_acc": te,
-             "train_loss": 1 - tr, "test_loss": 1 - te, "val_loss": 1 - te,
-             "gap_acc": tr - te, "gap_loss": tr - te, "epochs": 5, "best_epoch": 5, "diverged": False}
-            for seed, (tr, te) in accs.items()]
-    record = {"status": status, "error": None if status == "completed" else "boom", "technique": technique,
-              "dataset": "mnist1d", "model": "mlp", "overrides": overrides or [f"regularizer={technique}"],
-              "runs": runs if status == "completed" else []}
-    (root / name).mkdir(parents=True)
-    (root / name / "metrics.json").write_text(json.dumps(record))
+def record(config_hash: str, runs: dict[int, tuple[float, float] | None], technique: str = "none",
+           baseline_hash: str | None = None, setting: str = "", dataset: str = "mnist1d",
+           status: str = "completed") -> dict:
+    """A metrics.json record (notes/schema.md). runs: seed -> (train_acc, test_acc), or None for a
+    diverged run (what a NaN model writes: chance accuracy, null losses). Losses are 1 - acc."""
+    rows = []
+    for seed, accs in runs.items():
+        if accs is None:
+            rows.append({"seed": seed, "train_acc": 0.1, "val_acc": 0.1, "test_acc": 0.1, "gap_acc": 0.0,
+                         "train_loss": None, "val_loss": None, "test_loss": None, "gap_loss": None,
+                         "epochs": 5, "best_epoch": 1, "diverged": True, "diverged_epoch": 2})
+            continue
+        train, test = accs
+        rows.append({"seed": seed, "train_acc": train, "val_acc": test, "test_acc": test, "gap_acc": train - test,
+                     "train_loss": 1 - train, "val_loss": 1 - test, "test_loss": 1 - test,
+                     "gap_loss": train - test, "epochs": 5, "best_epoch": 5, "diverged": False,
+                     "diverged_epoch": None})
+    if status in ("failed", "interrupted", "running"):
+        rows = []
+    elif any(accs is None for accs in runs.values()):
+        status = "diverged"
+    return {"status": status, "error": "ValueError: boom" if status in ("failed", "interrupted") else None,
+            "technique": technique, "dataset": "mnist1d", "model": "mlp",
+            "config_hash": config_hash, "baseline_hash": baseline_hash or config_hash,
+            "labels": {"dataset": dataset, "model": "mlp", "setting": setting},
+            "overrides": [], "config": {}, "runs": rows}
 
 
-@pytest.fixture
-def sweep(tmp_path: Path) -> Path:
-    write_job(tmp_path, "0", "none", {0: (1.0, 0.60), 1: (1.0, 0.62), 2: (1.0, 0.64)})
-    write_job(tmp_path, "1", "l2", {0: (0.9, 0.70), 1: (0.9, 0.71)})
-    write_job(tmp_path, "2", "l2", {2: (0.9, 0.75)})  # another job, same technique: seeds pool
-    write_job(tmp_path, "3", "dropout", {5: (0.2, 0.2)})  # no shared seed with the baseline
-    write_job(tmp_path, "4", "l1", {}, status="failed")
-    return tmp_path
+def write_job(root: Path, name: str, *args, mtime: int | None = None, **kwargs) -> Path:
+    """Write record(*args, **kwargs) to root/name/metrics.json; mtime in seconds if given."""
+    path = root / name / "metrics.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(record(*args, **kwargs)))
+    if mtime is not None:
+        os.utime(path, ns=(mtime * 10**9, mtime * 10**9))
+    return path
 
 
-def test_rows_pool_seeds_and_compute_means_cis_and_gaps(sweep):
-    runs, failed = collect([sweep])
-    board = summarize(runs).set_index("technique")
-    assert board.loc["l2", "seeds"] == 3 and board.loc["none", "seeds"] == 3
-    assert board.loc["none", "test_acc_mean"] == pytest.approx(0.62)
-    assert board.loc["none", "test_acc_ci"] == pytest.approx(T_975_2 * 0.02 / math.sqrt(3))
-    assert board.loc["l2", "gap_acc_mean"] == pytest.approx(0.9 - 0.72)
-    assert board.loc["l2", "gap_loss_mean"] == pytest.approx(0.9 - 0.72)
-    assert [f["error"] for f in failed] == ["boom"]
+def board_of(*dirs: Path) -> pd.DataFrame:
+    return summarize(collect(dirs).runs)
 
 
-def test_delta_is_paired_on_matched_seeds(sweep):
-    board = summarize(collect([sweep])[0]).set_index("technique")
+def by_config(board: pd.DataFrame) -> dict[str, pd.Series]:
+    return {row.config_hash: row for _, row in board.iterrows()}
+
+
+def test_seeds_pool_under_one_hash_and_another_hash_is_another_row(tmp_path):
+    # The smoke-vs-default merge: same technique, different resolved config -> two rows.
+    write_job(tmp_path, "sweep1/0", DEFAULT, {0: (1.0, 0.60), 1: (1.0, 0.62)}, mtime=100)
+    write_job(tmp_path, "sweep1/1", DEFAULT, {2: (1.0, 0.64)}, mtime=100)  # another job: seeds pool
+    write_job(tmp_path, "sweep2/0", SMOKE, {0: (0.35, 0.30)}, setting="trainer.epochs=3", mtime=200)
+    rows = by_config(board_of(tmp_path / "sweep1", tmp_path / "sweep2"))
+    assert sorted(rows) == [DEFAULT, SMOKE]
+    default, smoke = rows[DEFAULT], rows[SMOKE]
+    assert (default.technique, default.setting, default.seeds) == ("none", "", 3)
+    assert default.test_acc_mean == pytest.approx(0.62)  # seed 0 is 0.60, not the smoke run's 0.30
+    assert default.test_acc_ci == pytest.approx(T_975_2 * 0.02 / math.sqrt(3))
+    assert default.gap_acc_mean == pytest.approx(1.0 - 0.62)
+    assert (smoke.setting, smoke.seeds, smoke.test_acc_mean) == ("trainer.epochs=3", 1, pytest.approx(0.30))
+    assert math.isnan(smoke.test_acc_ci)
+    assert (default.config, smoke.config) == ("a" * 8, "b" * 8)
+
+
+@pytest.mark.parametrize("mtime_x, mtime_y, y_wins", [(100, 200, True), (200, 100, False), (100, 100, True)],
+                         ids=["y-newer", "x-newer", "tie-later-path"])
+def test_a_hash_and_seed_in_two_files_counts_once_and_the_newest_file_wins(tmp_path, mtime_x, mtime_y, y_wins):
+    write_job(tmp_path, "x", L2, {0: (0.9, 0.70), 1: (0.9, 0.71)}, technique="l2", mtime=mtime_x)
+    write_job(tmp_path, "y", L2, {0: (0.9, 0.80)}, technique="l2", setting="newer label", mtime=mtime_y)
+    [row] = [row for _, row in board_of(tmp_path).iterrows()]
+    assert row.seeds == 2 and row.test_acc_mean == pytest.approx(0.755 if y_wins else 0.705)
+    assert row.setting == ("newer label" if y_wins else "")  # labels: the newest file's
+
+
+def test_delta_is_paired_with_the_exact_baseline_hash(tmp_path):
+    write_job(tmp_path, "0", DEFAULT, {0: (1.0, 0.60), 1: (1.0, 0.62), 2: (1.0, 0.64)})
+    write_job(tmp_path, "1", SMOKE, {0: (0.4, 0.30), 1: (0.4, 0.30)}, setting="trainer.epochs=3")
+    write_job(tmp_path, "2", L2, {0: (0.9, 0.70), 1: (0.9, 0.71), 2: (0.9, 0.75)}, technique="l2",
+              baseline_hash=DEFAULT, setting="regularizer.l2.strength=0.1")
+    write_job(tmp_path, "3", L2_SMOKE, {0: (0.5, 0.40)}, technique="l2", baseline_hash=SMOKE,
+              setting="regularizer.l2.strength=0.1 trainer.epochs=3")
+    rows = by_config(board_of(tmp_path))
+    l2, l2_smoke = rows[L2], rows[L2_SMOKE]
     # l2 - none per seed: 0.10, 0.09, 0.11
-    assert board.loc["l2", "delta_test_acc_mean"] == pytest.approx(0.10)
-    assert board.loc["l2", "delta_test_acc_ci"] == pytest.approx(T_975_2 * 0.01 / math.sqrt(3))
-    assert board.loc["l2", "delta_seeds"] == 3
-    assert board.loc["none", "delta_test_acc_mean"] == pytest.approx(0.0)
-    assert math.isnan(board.loc["dropout", "delta_test_acc_mean"]) and board.loc["dropout", "delta_seeds"] == 0
+    assert l2.delta_test_acc_mean == pytest.approx(0.10)
+    assert l2.delta_test_acc_ci == pytest.approx(T_975_2 * 0.01 / math.sqrt(3))
+    assert (l2.delta_seeds, l2.baseline, l2.is_baseline) == (3, "none", False)
+    assert l2_smoke.delta_test_acc_mean == pytest.approx(0.10) and l2_smoke.delta_seeds == 1
+    assert l2_smoke.baseline == "none trainer.epochs=3"
+    assert (rows[DEFAULT].baseline, rows[DEFAULT].is_baseline) == ("baseline", True)
 
 
-def test_sorted_by_test_accuracy_not_gap(sweep):
-    board = summarize(collect([sweep])[0])
-    assert list(board.technique) == ["l2", "none", "dropout"]  # dropout has the smallest gap (0) but is last
+def test_a_none_row_is_compared_with_the_none_row_its_baseline_hash_names(tmp_path):
+    # implicit suite: full-batch `none` is compared with `none` at batch size 100, not with the defaults
+    write_job(tmp_path, "0", DEFAULT, {0: (1.0, 0.70), 1: (1.0, 0.70)})
+    write_job(tmp_path, "1", B100, {0: (1.0, 0.60), 1: (1.0, 0.61)}, setting="trainer.batch_size=100")
+    write_job(tmp_path, "2", B10, {0: (1.0, 0.50), 1: (1.0, 0.52)}, baseline_hash=B100,
+              setting="trainer.batch_size=10")
+    row = by_config(board_of(tmp_path))[B10]
+    assert row.delta_test_acc_mean == pytest.approx(-0.095)  # -0.10, -0.09
+    assert row.delta_test_acc_ci == pytest.approx(T_975_1 * math.sqrt(0.00005) / math.sqrt(2))
+    assert row.baseline == "none trainer.batch_size=100"
 
 
-def test_a_seed_run_twice_counts_once(sweep):
-    write_job(sweep, "5", "none", {0: (1.0, 0.60)})
-    board = summarize(collect([sweep])[0]).set_index("technique")
-    assert board.loc["none", "seeds"] == 3
+def test_a_missing_baseline_leaves_delta_empty_and_says_so(tmp_path):
+    write_job(tmp_path, "0", DEFAULT, {0: (1.0, 0.60), 1: (1.0, 0.62)})  # a `none`, but not this row's
+    write_job(tmp_path, "1", L2, {0: (0.9, 0.70), 1: (0.9, 0.71)}, technique="l2", baseline_hash=GONE)
+    summary = show_leaderboard([tmp_path])
+    row = by_config(summary.board)[L2]
+    assert math.isnan(row.delta_test_acc_mean) and row.delta_seeds == 0
+    assert row.baseline == "not in these results (99999999)"
+    md_row = next(line for line in (tmp_path / "leaderboard.md").read_text().splitlines() if "| l2 |" in line)
+    assert md_row.endswith("| — | not in these results (99999999) |")
 
 
-def test_settings_and_conditions_split_rows():
-    overrides = ["regularizer=l2", "seed=1", "regularizer.l2.strength=0.1", "dataset.n_train=250",
-                 "model.hidden=[400,400]", "trainer.lr=0.1", "+suite=smoke", "hydra.job.chdir=false",
-                 "dataset.data_dir=/x"]
-    record = {"dataset": "mnist1d", "model": "mlp", "overrides": overrides}
-    assert describe(record) == ("n_train=250", "hidden=[400,400]", "regularizer.l2.strength=0.1 trainer.lr=0.1")
+def test_a_diverged_run_is_left_out_of_every_column_and_of_delta_on_both_sides(tmp_path):
+    write_job(tmp_path, "0", DEFAULT, {0: (1.0, 0.60), 1: (1.0, 0.62), 2: None})
+    write_job(tmp_path, "1", L2, {0: (0.9, 0.70), 1: None, 2: (0.8, 0.75)}, technique="l2", baseline_hash=DEFAULT)
+    write_job(tmp_path, "2", "1" * 16, {0: (0.3, 0.20)}, technique="l1", baseline_hash=DEFAULT)
+    write_job(tmp_path, "3", "2" * 16, {0: None, 1: None}, technique="dropout", baseline_hash=DEFAULT)
+    summary = show_leaderboard([tmp_path])
+    board = summary.board
+    l2 = by_config(board)[L2]
+    assert (l2.seeds, l2.diverged) == (2, 1)
+    # every column over seeds 0 and 2 alone
+    expected = {"test_acc": 0.725, "train_acc": 0.85, "gap_acc": 0.125, "test_loss": 0.275,
+                "train_loss": 0.15, "gap_loss": 0.125}
+    assert {m: l2[f"{m}_mean"] for m in expected} == pytest.approx(expected)
+    # Δ only where neither side diverged: seed 0 (l2 seed 1 and none seed 2 diverged)
+    assert l2.delta_test_acc_mean == pytest.approx(0.10) and l2.delta_seeds == 1
+    none = by_config(board)[DEFAULT]
+    assert (none.seeds, none.diverged, none.test_acc_mean) == (2, 1, pytest.approx(0.61))
+    # all seeds diverged: still a row, no metric, last (below l1's 20%)
+    assert list(board.technique) == ["l2", "none", "l1", "dropout"]
+    dropout = board.iloc[-1]
+    assert (dropout.seeds, dropout.diverged, dropout.delta_seeds) == (0, 2, 0)
+    assert all(math.isnan(dropout[f"{m}_mean"]) for m in leaderboard.METRICS)
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "| 2 (+1 diverged) | 72.5 ± " in md
+    assert "| dropout | — | 0 (+2 diverged) | — | — | — | — | — | — | — | none |" in md
 
 
-def test_overrides_at_their_default_value_do_not_split_rows():
-    config = {"trainer": {"batch_size": 100, "lr": 0.1}, "model": {"hidden": [100, 100]}}
-    record = {"dataset": "mnist1d", "model": "mlp", "config": config,
-              "overrides": ["trainer.batch_size=100", "trainer.lr=0.1", "model.hidden=[100,100]"]}
-    assert describe(record) == ("", "", "trainer.lr=0.1")
+def test_sorted_by_test_accuracy_not_gap_and_by_loss_without_accuracy(tmp_path):
+    write_job(tmp_path, "a/0", DEFAULT, {0: (1.0, 0.62)})
+    write_job(tmp_path, "a/1", L2, {0: (0.9, 0.72)}, technique="l2", baseline_hash=DEFAULT)
+    write_job(tmp_path, "a/2", "1" * 16, {0: (0.2, 0.2)}, technique="dropout", baseline_hash=DEFAULT)
+    assert list(board_of(tmp_path / "a").technique) == ["l2", "none", "dropout"]  # dropout: gap 0, last
+    for name, loss in (("0", 0.5), ("1", 0.3), ("2", 0.9)):  # regression: losses only
+        job = write_job(tmp_path, f"b/{name}", name * 16, {0: (0.0, 0.0)}, technique=f"t{name}")
+        data = json.loads(job.read_text())
+        data["runs"][0].update(train_acc=None, test_acc=None, gap_acc=None, test_loss=loss)
+        job.write_text(json.dumps(data))
+    assert list(board_of(tmp_path / "b").technique) == ["t1", "t0", "t2"]
+    # a row without accuracy (regression) beside classification rows still sorts above an all-diverged one
+    write_job(tmp_path, "c/0", DEFAULT, {0: (1.0, 0.62)})
+    write_job(tmp_path, "c/1", "1" * 16, {0: None}, technique="a_diverged")
+    (tmp_path / "c" / "2").mkdir()
+    (tmp_path / "c" / "2" / "metrics.json").write_text((tmp_path / "b" / "0" / "metrics.json").read_text())
+    assert list(board_of(tmp_path / "c").technique) == ["none", "t0", "a_diverged"]
 
 
-def test_baseline_is_the_default_setting_under_the_same_condition(tmp_path):
-    write_job(tmp_path, "a", "none", {0: (1.0, 0.5)}, ["dataset.n_train=250"])
-    write_job(tmp_path, "b", "none", {0: (1.0, 0.6)})
-    write_job(tmp_path, "c", "l2", {0: (0.9, 0.55)}, ["regularizer=l2", "dataset.n_train=250"])
-    write_job(tmp_path, "d", "none", {0: (1.0, 0.52)}, ["dataset.n_train=250", "trainer.batch_size=10"])
-    board = summarize(collect([tmp_path])[0])
-    delta = {(r.dataset, r.technique, r.setting): r.delta_test_acc_mean for r in board.itertuples()}
-    assert delta[("mnist1d[n_train=250]", "l2", "")] == pytest.approx(0.05)
-    assert delta[("mnist1d[n_train=250]", "none", "trainer.batch_size=10")] == pytest.approx(0.02)
+def good_record() -> dict:
+    return record(L2, {0: (0.9, 0.70)}, technique="l2")
 
 
-def test_files_are_written_and_unreadable_metrics_are_reported(sweep):
-    (sweep / "6").mkdir()
-    (sweep / "6" / "metrics.json").write_text("{not json")
-    show_leaderboard([sweep], out_dir=sweep)
-    csv = pd.read_csv(sweep / "leaderboard.csv")
-    assert list(csv.technique) == ["l2", "none", "dropout"]
-    md = (sweep / "leaderboard.md").read_text()
-    assert "| l2 |" in md and "Failed jobs" in md and "unreadable" in md
+def edited(change) -> str:
+    data = good_record()
+    change(data)
+    return json.dumps(data)
 
 
-def test_cli_rebuilds_from_dirs(sweep, tmp_path):
+BAD_FILES = {
+    "empty": ("", "empty file"),
+    "truncated": (json.dumps(good_record())[:200], "not valid JSON (truncated?)"),
+    "truncated-in-a-string": ('{"status": "compl', "not valid JSON (truncated?)"),
+    "not-json": ("{not json}", "not valid JSON (line 1 column 2: Expecting property name enclosed in "
+                               "double quotes)"),
+    "nan": (json.dumps(good_record()).replace("0.7", "NaN"), "not valid JSON (NaN is not a JSON value)"),
+    "list": ("[1, 2]", "not a JSON object (a JSON list)"),
+    "foreign": ('{"loss": 0.1, "step": 3}', "no 'status' field (not a regbench metrics.json?)"),
+    "no-config-hash": (edited(lambda d: d.pop("config_hash")), "no 'config_hash' field (not a regbench "
+                                                              "metrics.json?)"),
+    "string-seed": (edited(lambda d: d["runs"][0].update(seed="0")), "'runs[0].seed' is '0', expected an int"),
+    "string-metric": (edited(lambda d: d["runs"][0].update(test_acc="0.7")),
+                      "'runs[0].test_acc' is '0.7', expected a number or null"),
+    "no-setting": (edited(lambda d: d["labels"].pop("setting")), "no 'labels.setting' field (not a regbench "
+                                                                 "metrics.json?)"),
+    "runs-not-list": (edited(lambda d: d.update(runs={"0": {}})), "'runs' is {'0': {}}, expected a list"),
+    "odd-status": (edited(lambda d: d.update(status="done")), "'status' is 'done', expected one of completed, "
+                                                             "diverged, failed, interrupted, running"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_FILES))
+def test_a_bad_file_is_skipped_with_one_warning_and_the_rest_builds(tmp_path, capsys, name):
+    content, reason = BAD_FILES[name]
+    write_job(tmp_path, "0", DEFAULT, {0: (1.0, 0.60), 1: (1.0, 0.62)})
+    bad = tmp_path / "1" / "metrics.json"
+    bad.parent.mkdir()
+    bad.write_text(content)
+    summary = show_leaderboard([tmp_path])
+    assert summary.skipped == [(str(bad), reason)]
+    assert capsys.readouterr().err == f"warning: skipping {bad}: {reason}\n"
+    assert list(summary.board.technique) == ["none"] and summary.board.seeds[0] == 2
+    assert summary.statuses == {"completed": 1}
+    assert list(pd.read_csv(tmp_path / "leaderboard.csv").technique) == ["none"]
+
+
+def test_unfinished_jobs_are_listed_not_counted(tmp_path):
+    write_job(tmp_path, "0", DEFAULT, {0: (1.0, 0.60)})
+    write_job(tmp_path, "1", L2, {}, technique="l2", status="failed")
+    write_job(tmp_path, "2", L2, {}, technique="l2", status="interrupted")
+    running = write_job(tmp_path, "3", L2, {}, technique="l2", status="running")
+    data = json.loads(running.read_text())
+    data["runs"] = record(L2, {0: (0.9, 0.99)})["runs"]  # a half-written job's runs do not count
+    running.write_text(json.dumps(data))
+    summary = show_leaderboard([tmp_path])
+    assert summary.statuses == {"completed": 1, "failed": 1, "interrupted": 1, "running": 1}
+    assert sorted((u["path"], u["status"], u["error"]) for u in summary.unfinished) == [
+        (str(tmp_path / "1"), "failed", "ValueError: boom"), (str(tmp_path / "2"), "interrupted", "ValueError: boom"),
+        (str(tmp_path / "3"), "running", "")]
+    assert list(summary.board.technique) == ["none"]
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "Unfinished jobs (not counted):" in md and f"- `{tmp_path / '1'}`: failed: ValueError: boom" in md
+
+
+def test_files_name_the_config_and_both_hashes(tmp_path):
+    write_job(tmp_path, "0", DEFAULT, {0: (1.0, 0.60)})
+    job = write_job(tmp_path, "1", L2, {0: (0.9, 0.70)}, technique="l2", baseline_hash=DEFAULT)
+    show_leaderboard([job], out_dir=tmp_path / "out")  # a metrics.json given directly
+    csv = pd.read_csv(tmp_path / "out" / "leaderboard.csv", dtype=str)
+    assert csv.loc[0, ["config", "config_hash", "baseline_hash", "baseline"]].tolist() == ["c" * 8, L2, DEFAULT,
+                                                                                      "not in these results (aaaaaaaa)"]
+    header = (tmp_path / "out" / "leaderboard.md").read_text().splitlines()[0]
+    assert header.startswith("| config | dataset | model | technique | setting | seeds |")
+    assert header.endswith("| Δ test acc % | baseline |")
+
+
+def test_terminal_table_keeps_labels_and_settings_and_wraps_them(tmp_path, capsys):
+    long_setting = " ".join(f"regularizer.l2.knob_number_{i}=0.{i}" for i in range(12))
+    write_job(tmp_path, "0", DEFAULT, {0: (1.0, 0.60)}, dataset="mnist1d[n_train=500]")
+    write_job(tmp_path, "1", L2, {0: (0.9, 0.70)}, technique="l2", baseline_hash=DEFAULT,
+              dataset="mnist1d[n_train=500]", setting=long_setting + " model_width_" + "x" * 60)
+    show_leaderboard([tmp_path], write=False)
+    out = capsys.readouterr().out
+    assert "dataset=mnist1d[n_train=500]" in out  # the same on every row: in the title, not markup
+    assert "knob_number_11=0.11" in out and "…" not in out
+
+
+def test_labels_with_brackets_are_printed_as_written_not_as_markup(tmp_path, capsys):
+    write_job(tmp_path, "0", DEFAULT, {0: (1.0, 0.60)}, dataset="mnist1d[n_train=500]")
+    write_job(tmp_path, "1", SMOKE, {0: (1.0, 0.60)}, dataset="mnist1d[bold]")
+    show_leaderboard([tmp_path], write=False)
+    out = capsys.readouterr().out
+    assert "mnist1d[n_train=500]" in out and "mnist1d[bold]" in out
+
+
+def test_a_setting_shared_by_every_row_is_in_the_title(tmp_path, capsys):
+    write_job(tmp_path, "0", SMOKE, {0: (1.0, 0.60)}, setting="trainer.epochs=3")
+    show_leaderboard([tmp_path], write=False)
+    assert "regbench leaderboard dataset=mnist1d model=mlp setting=trainer.epochs=3" in capsys.readouterr().out
+
+
+def test_cli_rebuilds_from_dirs_and_refuses_missing_ones(tmp_path):
+    write_job(tmp_path, "sweep/0", DEFAULT, {0: (1.0, 0.60)})
+    write_job(tmp_path, "sweep/1", L2, {0: (0.9, 0.70)}, technique="l2", baseline_hash=DEFAULT)
     out = tmp_path / "board"
-    done = run_cli(str(sweep), "--out", str(out), module="regbench.leaderboard")
+    done = run_cli(str(tmp_path / "sweep"), "--out", str(out), module="regbench.leaderboard")
     assert done.returncode == 0, done.stderr
-    assert "l2" in done.stdout and (out / "leaderboard.csv").exists()
-    missing = run_cli(str(tmp_path / "nope"), module="regbench.leaderboard")
-    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert "l2" in done.stdout and "+10.0" in done.stdout and done.stderr == ""
+    assert list(pd.read_csv(out / "leaderboard.csv").technique) == ["l2", "none"]
+    missing = run_cli(str(tmp_path / "nope"), str(tmp_path / "nada"), module="regbench.leaderboard")
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert missing.stderr.splitlines() == [f"regbench-leaderboard: error: no such directory: {tmp_path / d}"
+                                           for d in ("nope", "nada")]
+
+
+NOTHING = {"empty-dir": [], "truncated": [("0", '{"status": "compl')], "foreign": [("0", '{"loss": 1}')],
+           "all-failed": [("0", json.dumps(record(L2, {}, status="failed"))),
+                          ("1", json.dumps(record(DEFAULT, {}, status="failed")))]}
+
+
+@pytest.mark.parametrize("name", list(NOTHING))
+def test_cli_with_nothing_to_show_says_one_line_writes_nothing_and_exits_1(tmp_path, name):
+    for job, content in NOTHING[name]:
+        (tmp_path / job).mkdir()
+        (tmp_path / job / "metrics.json").write_text(content)
+    (tmp_path / "leaderboard.csv").write_text("an earlier leaderboard\n")
+    done = run_cli(str(tmp_path), module="regbench.leaderboard")
+    assert done.returncode == 1 and done.stdout == ""
+    lines = done.stderr.splitlines()
+    warnings = 0 if name in ("empty-dir", "all-failed") else 1
+    assert len(lines) == warnings + 1 and lines[-1].startswith(f"regbench leaderboard: nothing to show under {tmp_path}")
+    assert (tmp_path / "leaderboard.csv").read_text() == "an earlier leaderboard\n"
+    assert not (tmp_path / "leaderboard.md").exists()
+    if name == "all-failed":
+        assert "(2 failed)" in lines[-1] and "ValueError: boom" in lines[-1]
+
+
+def sweep_config(sweep: Path):
+    return OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}})
+
+
+def test_callback_builds_into_the_sweep_dir_it_remembered(tmp_path):
+    sweep = tmp_path / "sweep"
+    write_job(sweep, "0", DEFAULT, {0: (1.0, 0.60)})
+    callback = LeaderboardCallback()
+    callback.on_multirun_start(sweep_config(sweep))
+    assert LeaderboardCallback.sweep_dir == sweep
+    callback.on_multirun_end(sweep_config(tmp_path / "elsewhere"))
+    assert (sweep / "leaderboard.csv").exists() and list(LeaderboardCallback.summary.board.technique) == ["none"]
+
+
+def test_callback_with_every_job_failed_stores_an_empty_summary_and_writes_nothing(tmp_path, capsys):
+    write_job(tmp_path, "0", DEFAULT, {}, status="failed")
+    write_job(tmp_path, "1", L2, {}, technique="l2", status="failed")
+    callback = LeaderboardCallback()
+    callback.on_multirun_start(sweep_config(tmp_path))
+    callback.on_multirun_end(sweep_config(tmp_path))
+    summary = LeaderboardCallback.summary
+    assert summary.empty and summary.statuses == {"failed": 2} and len(summary.unfinished) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0", "1"]
+    assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+def test_callback_never_raises(tmp_path, capsys, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+    monkeypatch.setattr(leaderboard, "show_leaderboard", broken)
+    LeaderboardCallback.summary = None
+    callback = LeaderboardCallback()
+    callback.on_multirun_start(sweep_config(tmp_path))
+    callback.on_multirun_end(sweep_config(tmp_path))
+    assert isinstance(LeaderboardCallback.summary, Summary) and LeaderboardCallback.summary.empty
+    assert capsys.readouterr().err == "regbench leaderboard: not built (RuntimeError: disk on fire)\n"
