@@ -17,8 +17,6 @@ from omegaconf import DictConfig, OmegaConf
 # regbench/conf: in the repo a symlink to the top-level conf/, in a wheel the packaged copy (pyproject.toml).
 CONF_DIR = (Path(__file__).parent / "conf").resolve()
 
-MISSING_DEFAULT = object()
-
 # ${div:a,b} in conf/: e.g. grad_penalty's strength = lr/4 follows a learning-rate sweep.
 OmegaConf.register_new_resolver("div", lambda a, b: float(a) / float(b), replace=True)
 
@@ -113,30 +111,3 @@ def option_file(group: str, option: str) -> dict:
     """conf/<group>/<option>.yaml as plain containers, interpolations unresolved ({} if absent)."""
     path = CONF_DIR / group / f"{option}.yaml"
     return OmegaConf.to_container(OmegaConf.load(path)) if path.exists() else {}
-
-
-def default_value(key: str, groups: Mapping[str, str]) -> Any:
-    """The value `key` has in conf/ before any override, given the chosen options of each group.
-
-    `groups` maps group -> option name (e.g. {"dataset": "mnist1d", "trainer": "default"}); keys under
-    `regularizer.<name>` read that technique's file. Returns MISSING_DEFAULT when conf/ has no such key.
-    """
-    head, _, rest = key.partition(".")
-    if head == "regularizer":
-        option, _, rest = rest.partition(".")
-        source = option_file("regularizer", option)
-    elif head in groups:
-        source = option_file(head, groups[head])
-    else:
-        source, rest = option_file("", "config"), key
-    return lookup(source, rest)
-
-
-def lookup(config: Mapping, key: str) -> Any:
-    """The value at dotted `key` in nested dicts, or MISSING_DEFAULT."""
-    node: Any = config
-    for part in key.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return MISSING_DEFAULT
-        node = node[part]
-    return node

@@ -84,7 +84,7 @@ def test_multirun_writes_a_leaderboard_and_survives_a_failed_job(tmp_path, launc
     assert sorted(board.technique) == ["l2", "none"] and list(board.seeds) == [3, 3]
     l2 = board[board.technique == "l2"].iloc[0]
     assert l2.delta_seeds == 3
-    assert "Failed jobs" in (sweep / "leaderboard.md").read_text()
+    assert "Unfinished jobs" in (sweep / "leaderboard.md").read_text()
 
 
 def test_a_knob_beside_its_baseline_in_one_sweep_trains_none_once(tmp_path):
