@@ -68,6 +68,9 @@ def failure(cfg: DictConfig, overrides: list[str], error: BaseException) -> dict
     except Exception:  # the identity itself could not be computed (e.g. no technique selected)
         record = {"technique": None, "dataset": None, "model": None, "overrides": list(overrides),
                   "runs": [], "pid": os.getpid()}
+    seed, replicates = cfg.get("seed"), cfg.get("replicates")
+    if isinstance(seed, int) and isinstance(replicates, int):  # so that a rerun finds it (jobs.same_job)
+        record["seeds"] = [seed + r for r in range(replicates)]
     record.update(status="failed", error=f"{type(error).__name__}: {error}")
     return record
 

@@ -44,6 +44,16 @@ def test_unfinished_jobs_are_rerun(make_cfg, tmp_path, status):
     assert not done.get("skipped") and metrics(tmp_path)["status"] == "completed"
 
 
+@pytest.mark.parametrize("mistake", ["dataset.n_train=4000", "trainer.epochs=0"])
+def test_a_job_that_failed_on_its_config_is_rerun_in_its_own_dir(make_cfg, tmp_path, mistake):
+    """A config mistake (found at start, or at data load) fails the job; the same job rerun (after the
+    data or the code changed) replaces that record instead of writing beside it."""
+    cfg = make_cfg("trainer.epochs=1", mistake)
+    failed = execute(cfg, tmp_path, [], multirun=True)
+    assert failed["status"] == "failed" and metrics(tmp_path)["seeds"] == [0, 1]
+    assert jobs.result_dir(tmp_path, failed["config_hash"], [0, 1], "x") == tmp_path
+
+
 def test_a_dir_holding_another_result_is_never_overwritten(make_cfg, tmp_path):
     execute(make_cfg("trainer.epochs=1"), tmp_path / "run", [], multirun=False)
     before = (tmp_path / "run" / "metrics.json").read_bytes()
