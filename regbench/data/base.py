@@ -28,6 +28,8 @@ class Data:
     modality: str  # signal | image | tabular: picks the default augmentations
     # Inputs of training examples whose labels were dropped by n_train (unlabelled, for pretraining).
     x_unlabelled: torch.Tensor | None = None
+    # The generator seed of a synthetic dataset's draw (MNIST-1D); None for data that is not drawn.
+    generator_seed: int | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -45,6 +47,34 @@ class Data:
             if isinstance(value, torch.Tensor):
                 moved[key] = value.to(device)
         return Data(**moved)
+
+
+def row_keys(x: torch.Tensor) -> list[bytes]:
+    """Each row of x (N, *shape), standardized (its own mean 0, std 1) and rounded to 3 decimals, as bytes.
+
+    Equal keys: the same input up to a shift and scale of the whole row. A dataset renormalized as a
+    whole keeps its rows' keys: MNIST-1D draws that share a generator seed share examples, each draw
+    normalized by its own mean and std. Constant rows all share one key.
+    """
+    rows = x.detach().to("cpu", torch.float64).reshape(len(x), -1)
+    rows = (rows - rows.mean(1, keepdim=True)) / rows.std(1, keepdim=True).nan_to_num(0.0).clamp_min(1e-12)
+    rows = torch.round(rows, decimals=3) + 0.0   # + 0.0: -0.0 and 0.0 are one key
+    return [row.tobytes() for row in rows.numpy()]
+
+
+def count_test_inputs_in(inputs: torch.Tensor, data: Data) -> int:
+    """How many of data's test inputs are among `inputs` (N, *input_shape), compared by `row_keys`."""
+    seen = set(row_keys(inputs))
+    return sum(key in seen for key in row_keys(data.x_test))
+
+
+def check_no_test_inputs(key: str, inputs: torch.Tensor, data: Data) -> None:
+    """A pretraining stage must never train on the target's test inputs: raise ConfigError if it would."""
+    leaked = count_test_inputs_in(inputs, data)
+    if leaked:
+        raise ConfigError(f"{key}: {leaked} of the {len(data.x_test)} test inputs of dataset {data.name} are "
+                          "among the pretraining inputs (copies, up to a rescaling): pretraining would see "
+                          "the test set")
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """MNIST-1D (Greydanus, 2020): 10 classes of length-40 signals, regenerated offline and cached."""
 from __future__ import annotations
 
+import dataclasses
+import io
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,17 +11,16 @@ import numpy as np
 
 from regbench.config import ConfigError, check_number
 from regbench.data.base import Data, SplitSettings
+from regbench.results import write_atomic
 
 
-TARGET_GENERATOR_SEED = 42  # the published draw; other seeds give related tasks for pretraining
-
-
-def check_related_seed(key: str, generator_seed: int) -> None:
-    """A fresh MNIST-1D draw for pretraining must not be the target's own: its test split would leak."""
-    check_number(key, generator_seed, low=0, integer=True)
-    if generator_seed == TARGET_GENERATOR_SEED:
+def check_related_seed(key: str, generator_seed: int, data: Data) -> None:
+    """A fresh MNIST-1D draw for pretraining must not be the target's own: its test split would leak.
+    `data` is the target (an MNIST-1D draw, see `require_mnist1d`)."""
+    if generator_seed == data.generator_seed:
         raise ConfigError(f"{key}={generator_seed} is not allowed: it is the target's own draw "
-                          "(its test examples would leak into pretraining)")
+                          f"(dataset.generator_seed={data.generator_seed}), whose test examples would leak "
+                          "into pretraining")
 
 
 def require_mnist1d(key: str, data: Data) -> None:
@@ -55,11 +55,9 @@ def load_cached(data_dir: str, generator_seed: int, num_samples: int = 5000) -> 
         with np.load(path) as stored:
             return {key: stored[key] for key in stored.files}
     arrays = generate(generator_seed, num_samples)
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
-    with os.fdopen(fd, "wb") as handle:
-        np.savez(handle, **arrays)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_atomic(path, buffer.getvalue())
     return arrays
 
 
@@ -74,5 +72,6 @@ class Mnist1D(SplitSettings):
 
     def load(self) -> Data:
         arrays = load_cached(self.data_dir, self.generator_seed)
-        return self.split("mnist1d", arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"],
+        data = self.split("mnist1d", arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"],
                           num_classes=10, modality="signal")
+        return dataclasses.replace(data, generator_seed=self.generator_seed)

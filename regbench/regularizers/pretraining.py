@@ -16,11 +16,12 @@ import torch
 from torch import nn
 
 from regbench.config import check_choice, check_number
-from regbench.data.base import Data
+from regbench.data.base import Data, check_no_test_inputs
 from regbench.data.mnist1d import check_related_seed, load_cached, require_mnist1d
 from regbench.models.base import ModelSpec, head_names
 from regbench.trainer.hooks import Params, Regularizer
 from regbench.trainer.loop import OPTIMIZERS, Objective, TrainerSettings, train_population
+from regbench.trainer.streams import Streams
 
 
 def transplant(fresh: Params, pretrained: Params, keep: list[str]) -> Params:
@@ -56,6 +57,7 @@ class PretrainedBody(Regularizer):
 
     def init_params(self, model: nn.Module, params: Params, settings: TrainerSettings) -> Params:
         data, objective, hooks = self.stage()
+        check_no_test_inputs(f"regularizer.{self.name}", data.x_train, self.data)
         stage_settings = dataclasses.replace(
             settings, epochs=self.pretrain_epochs, steps=None,
             optimizer=self.pretrain_optimizer or settings.optimizer, lr=self.pretrain_lr or settings.lr)
@@ -91,14 +93,18 @@ class SelfSupervised(PretrainedBody):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_number(f"regularizer.{self.name}.extra_unlabelled", self.extra_unlabelled, low=0, integer=True)
+        check_number(f"regularizer.{self.name}.extra_seed", self.extra_seed, low=0, integer=True)
+
+    def bind(self, streams: Streams, data: Data) -> None:
+        super().bind(streams, data)
         if self.extra_unlabelled:
-            check_related_seed(f"regularizer.{self.name}.extra_seed", self.extra_seed)
+            require_mnist1d(f"regularizer.{self.name}.extra_unlabelled", data)
+            check_related_seed(f"regularizer.{self.name}.extra_seed", self.extra_seed, data)
 
     def unlabelled(self) -> torch.Tensor:
         pool = self.data.unlabelled_pool()
         if not self.extra_unlabelled:
             return pool
-        require_mnist1d(f"regularizer.{self.name}.extra_unlabelled", self.data)
         # the draw's own 80/20 split: only its training part is used, so 1.25x as many are generated
         draw = load_cached(self.data_dir, self.extra_seed, math.ceil(self.extra_unlabelled / 0.8 / 10) * 10)
         extra = torch.as_tensor(draw["x"][: self.extra_unlabelled], dtype=pool.dtype, device=pool.device)

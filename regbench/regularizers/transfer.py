@@ -18,6 +18,8 @@ from regbench.data.mnist1d import check_related_seed, load_cached, require_mnist
 from regbench.regularizers.pretraining import PretrainedBody
 from regbench.trainer.hooks import Regularizer
 from regbench.trainer.loop import CLASSIFICATION, Objective
+from regbench.trainer.streams import Streams
+
 
 def source_task(data_dir: str, generator_seed: int, samples: int, permute_labels: bool) -> Data:
     """MNIST-1D regenerated with `generator_seed` and `samples` examples, its labels relabelled."""
@@ -48,10 +50,14 @@ class Transfer(PretrainedBody):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_related_seed("regularizer.transfer.source_seed", self.source_seed)
+        check_number("regularizer.transfer.source_seed", self.source_seed, low=0, integer=True)
         check_number("regularizer.transfer.source_samples", self.source_samples, low=100, integer=True)
 
+    def bind(self, streams: Streams, data: Data) -> None:
+        super().bind(streams, data)
+        require_mnist1d("regularizer=transfer", data)
+        check_related_seed("regularizer.transfer.source_seed", self.source_seed, data)
+
     def stage(self) -> tuple[Data, Objective, list[Regularizer]]:
-        require_mnist1d("regularizer=transfer", self.data)
         source = source_task(self.data_dir, self.source_seed, self.source_samples, self.permute_labels)
         return source.to(self.streams.device), CLASSIFICATION, []

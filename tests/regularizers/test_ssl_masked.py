@@ -103,6 +103,7 @@ def test_extra_unlabelled_pool_is_a_fresh_draw_without_test_inputs(make_cfg):
 
 
 def test_extra_pool_refuses_the_targets_own_draw(make_cfg):
-    with pytest.raises(ConfigError, match="extra_seed"):
-        Experiment.from_config(make_cfg(*SMALL, "regularizer.ssl_masked.extra_unlabelled=10",
-                                        "regularizer.ssl_masked.extra_seed=42"))
+    experiment = Experiment.from_config(make_cfg(*SMALL, "regularizer.ssl_masked.extra_unlabelled=10",
+                                                 "regularizer.ssl_masked.extra_seed=42"))
+    with pytest.raises(ConfigError, match="regularizer.ssl_masked.extra_seed=42 .*dataset.generator_seed=42"):
+        experiment.regularizers[0].bind(Streams([0], CPU), experiment.dataset.load())

@@ -7,7 +7,7 @@ from regbench.config import ConfigError
 from regbench.data.mnist1d import require_mnist1d
 from regbench.experiment import Experiment
 from regbench.regularizers.transfer import source_task
-from regbench.trainer import train_population
+from regbench.trainer import Streams, train_population
 from tests.regularizers.helpers import CPU, assert_fresh_head_on_pretrained_body, end_to_end, pretrained_start
 
 SMALL = ("regularizer=transfer", "regularizer.transfer.source_samples=600", "regularizer.transfer.pretrain_epochs=1")
@@ -43,8 +43,9 @@ def test_frozen_body_does_not_move_during_fine_tuning(make_cfg):
 
 
 def test_transfer_refuses_the_targets_own_draw(make_cfg):
-    with pytest.raises(ConfigError, match="regularizer.transfer.source_seed"):
-        Experiment.from_config(make_cfg(*SMALL, "regularizer.transfer.source_seed=42"))
+    experiment = Experiment.from_config(make_cfg(*SMALL, "regularizer.transfer.source_seed=42"))
+    with pytest.raises(ConfigError, match="regularizer.transfer.source_seed=42 .*dataset.generator_seed=42"):
+        experiment.regularizers[0].bind(Streams([0], CPU), experiment.dataset.load())
 
 
 def test_transfer_end_to_end(make_cfg):
