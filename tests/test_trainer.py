@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from regbench.config import ConfigError
 from regbench.experiment import Experiment
 from regbench.trainer import Streams, TrainerSettings
 from regbench.trainer.loop import CLASSIFICATION, build_population
@@ -86,8 +87,22 @@ def test_soft_targets_give_the_cross_entropy_against_a_distribution():
     torch.testing.assert_close(CLASSIFICATION.loss(logits, hard), CLASSIFICATION.loss(logits, F.one_hot(hard, 4).float()))
 
 
+def test_momentum_is_an_sgd_setting():
+    assert TrainerSettings().make_optimizer([torch.zeros(1)]).defaults["momentum"] == 0.9   # null: 0.9
+    assert TrainerSettings(momentum=0.0).make_optimizer([torch.zeros(1)]).defaults["momentum"] == 0.0
+    TrainerSettings(optimizer="adam")
+    for optimizer in ("adam", "adamw"):
+        with pytest.raises(ConfigError, match=f"trainer.momentum=0.9 applies to optimizer=sgd only.*{optimizer}"):
+            TrainerSettings(optimizer=optimizer, momentum=0.9)
+
+
+def test_momentum_with_adam_is_a_config_error(make_cfg):
+    with pytest.raises(ConfigError, match="trainer.momentum.*optimizer=sgd only"):
+        Experiment.from_config(make_cfg("trainer.optimizer=adam", "trainer.momentum=0.5"))
+    assert Experiment.from_config(make_cfg("trainer.optimizer=adam")).trainer.momentum is None
+
+
 def test_settings_reject_bad_schedule():
-    from regbench.config import ConfigError
     with pytest.raises(ConfigError, match="trainer.lr_schedule"):
         TrainerSettings(lr_schedule="warmup")
 

@@ -58,9 +58,11 @@ class PretrainedBody(Regularizer):
     def init_params(self, model: nn.Module, params: Params, settings: TrainerSettings) -> Params:
         data, objective, hooks = self.stage()
         check_no_test_inputs(f"regularizer.{self.name}", data.x_train, self.data)
+        optimizer = self.pretrain_optimizer or settings.optimizer
+        # the trainer's momentum is an SGD setting: it carries over only to an SGD stage
         stage_settings = dataclasses.replace(
-            settings, epochs=self.pretrain_epochs, steps=None,
-            optimizer=self.pretrain_optimizer or settings.optimizer, lr=self.pretrain_lr or settings.lr)
+            settings, epochs=self.pretrain_epochs, steps=None, optimizer=optimizer,
+            lr=self.pretrain_lr or settings.lr, momentum=settings.momentum if optimizer == "sgd" else None)
         pretrained = train_population(self.spec, data, stage_settings, hooks, [], self.streams.device,
                                       objective=objective, population=self.streams.members)
         self.head = head_names(model)

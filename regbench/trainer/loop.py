@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
 
-from regbench.config import check_choice, check_number
+from regbench.config import ConfigError, check_choice, check_number
 from regbench.data.base import Data
 from regbench.models.base import ModelSpec
 from regbench.trainer.hooks import Params, Regularizer, TrainSet
@@ -26,6 +26,7 @@ from regbench.trainer.streams import Member, Streams, as_members, derive_seed
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine")
 SPLITS = ("train", "val", "test")
+SGD_MOMENTUM = 0.9  # trainer.momentum=null with sgd: the UDL 8.1 setting
 
 
 @dataclass
@@ -34,7 +35,7 @@ class TrainerSettings:
     batch_size: int | None = 100
     optimizer: str = "sgd"
     lr: float = 0.05
-    momentum: float = 0.9
+    momentum: float | None = None  # sgd only; None: SGD_MOMENTUM
     lr_schedule: str = "step"
     lr_step_epochs: int = 10
     lr_gamma: float = 0.5
@@ -46,7 +47,10 @@ class TrainerSettings:
         check_number("trainer.batch_size", self.batch_size, low=1, integer=True, optional=True)
         check_choice("trainer.optimizer", self.optimizer, OPTIMIZERS)
         check_number("trainer.lr", self.lr, low=0.0, low_open=True)
-        check_number("trainer.momentum", self.momentum, low=0.0, high=1.0, high_open=True)
+        check_number("trainer.momentum", self.momentum, low=0.0, high=1.0, high_open=True, optional=True)
+        if self.momentum is not None and self.optimizer != "sgd":
+            raise ConfigError(f"trainer.momentum={self.momentum!r} applies to optimizer=sgd only, not "
+                              f"optimizer={self.optimizer}: leave it null")
         check_choice("trainer.lr_schedule", self.lr_schedule, SCHEDULES)
         check_number("trainer.lr_step_epochs", self.lr_step_epochs, low=1, integer=True)
         check_number("trainer.lr_gamma", self.lr_gamma, low=0.0, high=1.0, low_open=True)
@@ -65,7 +69,8 @@ class TrainerSettings:
 
     def make_optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
         if self.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)
+            momentum = SGD_MOMENTUM if self.momentum is None else self.momentum
+            return torch.optim.SGD(params, lr=self.lr, momentum=momentum)
         if self.optimizer == "adam":
             return torch.optim.Adam(params, lr=self.lr)
         # Decay belongs to the `weight_decay` regularizer, so the baseline AdamW carries none.

@@ -79,6 +79,12 @@ def test_fine_tune_starts_from_the_pretrained_body_with_a_fresh_head(make_cfg):
     assert_fresh_head_on_pretrained_body(started, fresh, hook.head, alone.params)
 
 
+def test_an_sgd_momentum_does_not_reach_the_adam_stage(make_cfg):
+    """trainer.momentum=0 is an SGD setting: the Adam pretraining stage trains without it."""
+    *_, started = pretrained_start(make_cfg, (*SMALL, "trainer.momentum=0.0"), [(0, 0)])
+    assert all(torch.isfinite(value).all() for value in started.values())
+
+
 def test_probe_means_a_frozen_body(make_cfg):
     """probe=true sets the shared freeze flag; that freezing keeps the body still is tested in test_transfer."""
     experiment = Experiment.from_config(make_cfg(*SMALL, "regularizer.ssl_contrastive.probe=true"))
