@@ -1,6 +1,8 @@
 """Population-first training: a member trained in a population is that seed trained alone."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -8,9 +10,9 @@ from torch.func import functional_call
 
 from regbench.config import ConfigError
 from regbench.experiment import Experiment
-from regbench.trainer import Streams, TrainerSettings
+from regbench.trainer import Regularizer, Streams, TrainerSettings, train_population
 from regbench.trainer.loop import CLASSIFICATION, build_population
-from tests.regularizers.helpers import train as train_with
+from tests.regularizers.helpers import CPU, train as train_with
 
 
 def train(make_cfg, seeds, *overrides):
@@ -85,6 +87,42 @@ def test_soft_targets_give_the_cross_entropy_against_a_distribution():
     torch.testing.assert_close(CLASSIFICATION.loss(logits, soft), expected)
     hard = torch.tensor([0, 3, 1, 1, 2, 0])
     torch.testing.assert_close(CLASSIFICATION.loss(logits, hard), CLASSIFICATION.loss(logits, F.one_hot(hard, 4).float()))
+
+
+@dataclass
+class FreezeFirstLayer(Regularizer):
+    """Test-only: freezes the first linear layer and records the parameter names each step hook sees."""
+    name = "freeze_first"
+    technique = False
+    seen: dict[str, set[str]] = field(default_factory=dict, init=False)
+
+    def frozen(self, model):
+        return {"1.weight", "1.bias"}
+
+    def penalty(self, params, losses):
+        self.seen.setdefault("penalty", set()).update(params)
+        return sum(value.pow(2).flatten(1).sum(1) for value in params.values())   # moves what it sees
+
+    def before_step(self, params):
+        self.seen.setdefault("before_step", set()).update(params)
+
+    def after_step(self, params, lr):
+        self.seen.setdefault("after_step", set()).update(params)
+        with torch.no_grad():
+            for value in params.values():
+                value.mul_(0.5)
+
+
+def test_frozen_parameters_are_left_to_no_optimizer_and_no_step_hook(make_cfg):
+    experiment = Experiment.from_config(make_cfg())
+    data = experiment.dataset.load()
+    _, start = build_population(experiment.model, data, [0, 1], CPU)
+    hook = FreezeFirstLayer()
+    result = train_population(experiment.model, data, experiment.trainer, [hook], [0, 1], CPU)
+    trainable = {"3.weight", "3.bias", "5.weight", "5.bias"}
+    assert hook.seen == {"penalty": trainable, "before_step": trainable, "after_step": trainable}
+    for name, value in start.items():
+        assert torch.equal(result.params[name], value) == name.startswith("1."), name
 
 
 def test_momentum_is_an_sgd_setting():

@@ -68,11 +68,11 @@ class PretrainedBody(Regularizer):
         self.head = head_names(model)
         return transplant(params, pretrained.params, keep=self.head)
 
-    def before_step(self, params: Params) -> None:
-        if self.freeze:  # zero gradients leave SGD, momentum and Adam updates at exactly zero
-            for name, value in params.items():
-                if name not in self.head and value.grad is not None:
-                    value.grad.zero_()
+    def frozen(self, model: nn.Module) -> set[str]:
+        if not self.freeze:
+            return set()
+        head = head_names(model)
+        return {name for name, _ in model.named_parameters() if name not in head}
 
 
 def unlabelled_stage_data(data: Data, pool: torch.Tensor,

@@ -66,6 +66,11 @@ class Regularizer:
         """The starting parameters (a pretraining stage returns pretrained ones here)."""
         return params
 
+    def frozen(self, model: nn.Module) -> set[str]:
+        """Names of parameters that must not train (a pretrained body under a linear probe); asked once
+        after `init_params`. The optimizer, `penalty`, `before_step` and `after_step` never see them."""
+        return set()
+
     def prepare(self, train: TrainSet) -> TrainSet:
         """Change what each member trains on, once before training (bootstrap resamples, label noise)."""
         return train
@@ -79,14 +84,17 @@ class Regularizer:
         return params
 
     def penalty(self, params: Params, losses: torch.Tensor) -> torch.Tensor | float:
-        """A per-member term added to the loss: (P,). `losses` (P,) is the data loss of this batch."""
+        """A per-member term added to the loss: (P,). `losses` (P,) is the data loss of this batch;
+        `params` the trainable parameters."""
         return 0.0
 
     def before_step(self, params: Params) -> None:
-        """Edit the gradients (`params[name].grad`) in place before the optimizer step (freezing)."""
+        """Edit the gradients (`params[name].grad`) of the trainable parameters in place before the
+        optimizer step."""
 
     def after_step(self, params: Params, lr: float) -> None:
-        """In-place change to the parameters after the optimizer step (decoupled weight decay)."""
+        """In-place change to the trainable parameters after the optimizer step (decoupled weight decay).
+        Members that have stopped (early stopping, a non-finite loss) get their parameters back after it."""
 
     def epoch_end(self, epoch: int, params: Params, metrics: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """Called after each epoch's evaluation; may return a (P,) mask of members that stop now."""

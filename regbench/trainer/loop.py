@@ -229,7 +229,10 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
     model, params = build_population(spec, data, population, device, objective.output_size(data))
     for hook in hooks:
         params = hook.init_params(model, params, settings)
-    params = {name: value.detach().requires_grad_() for name, value in params.items()}
+    frozen = set().union(*(hook.frozen(model) for hook in hooks))
+    params = {name: value.detach().requires_grad_(name not in frozen) for name, value in params.items()}
+    # what the optimizer and the step hooks see: frozen parameters take no gradient, state or edit
+    trainable = {name: value for name, value in params.items() if name not in frozen}
     noisy = noisy_modules(model)
     P, N = len(population), len(data.y_train)
     B = settings.batch_size or N
@@ -245,7 +248,7 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
 
     # randomness="error": any hidden global-RNG draw inside the step is a bug, not a silent shared mask.
     batched_loss = vmap(member_loss, randomness="error")
-    optimizer = settings.make_optimizer(list(params.values()))
+    optimizer = settings.make_optimizer(list(trainable.values()))
     epochs = settings.epochs_for(N)
     schedule = settings.make_schedule(optimizer, epochs)
 
@@ -271,14 +274,14 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
             losses = batched_loss({**used, **noise_inputs(noisy, streams, x.shape[1])}, x, y)  # (P,)
             total = losses
             for hook in hooks:
-                total = total + hook.penalty(params, losses)
+                total = total + hook.penalty(trainable, losses)
             optimizer.zero_grad(set_to_none=True)
             total.sum().backward()
             for hook in hooks:
-                hook.before_step(params)
+                hook.before_step(trainable)
             optimizer.step()
             for hook in hooks:
-                hook.after_step(params, lr)
+                hook.after_step(trainable, lr)
         if schedule is not None:
             schedule.step()
 

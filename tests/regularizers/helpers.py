@@ -10,6 +10,7 @@ import torch
 from regbench.app import execute
 from regbench.data.base import Data
 from regbench.experiment import Experiment
+from regbench.regularizers.pretraining import PretrainedBody
 from regbench.trainer import Streams, train_population
 from regbench.trainer.loop import build_population
 
@@ -49,11 +50,20 @@ def pretrained_start(make_cfg, overrides: tuple[str, ...], members: list[tuple[i
     """
     experiment = Experiment.from_config(make_cfg(*overrides))
     data = experiment.dataset.load()
-    (hook,) = experiment.regularizers
+    hook = next(h for h in experiment.regularizers if isinstance(h, PretrainedBody))
     hook.bind(Streams(members, CPU), data)
     hook.model(experiment.model)
     model, fresh = build_population(experiment.model, data, members, CPU)
     return experiment, data, hook, fresh, hook.init_params(model, fresh, experiment.trainer)
+
+
+def assert_body_stays_pretrained(make_cfg, overrides: tuple[str, ...]) -> None:
+    """Fine-tuning with a frozen body (and whatever else `overrides` select) leaves every body parameter
+    bit for bit at its pretrained value, while the fresh head trains."""
+    experiment, data, hook, _, pretrained = pretrained_start(make_cfg, overrides, [(0, 0)])
+    result = train_population(experiment.model, data, experiment.trainer, experiment.regularizers, [0], CPU)
+    for name, value in pretrained.items():
+        assert torch.equal(result.params[name], value) == (name not in hook.head), name
 
 
 def assert_fresh_head_on_pretrained_body(started, fresh, head, pretrained) -> None:

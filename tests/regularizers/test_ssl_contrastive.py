@@ -10,7 +10,8 @@ from regbench.regularizers.pretraining import unlabelled_stage_data
 from regbench.regularizers.ssl_contrastive import (no_targets, Contrastive, TwoViews, nt_xent,
                                                    self_contrast)
 from regbench.trainer import Streams, train_population
-from tests.regularizers.helpers import CPU, assert_fresh_head_on_pretrained_body, end_to_end, pretrained_start
+from tests.regularizers.helpers import (CPU, assert_body_stays_pretrained, assert_fresh_head_on_pretrained_body,
+                                        end_to_end, pretrained_start)
 
 SMALL = ("regularizer=ssl_contrastive", "regularizer.ssl_contrastive.pretrain_epochs=1",
          "regularizer.ssl_contrastive.extra_unlabelled=0")   # the default 16000-input pool is slow to draw
@@ -79,17 +80,16 @@ def test_fine_tune_starts_from_the_pretrained_body_with_a_fresh_head(make_cfg):
     assert_fresh_head_on_pretrained_body(started, fresh, hook.head, alone.params)
 
 
+def test_probe_keeps_the_body_pretrained_even_under_weight_decay(make_cfg):
+    assert_body_stays_pretrained(make_cfg, ("regularizer=[ssl_contrastive,weight_decay]", *SMALL[1:],
+                                            "regularizer.ssl_contrastive.probe=true",
+                                            "regularizer.weight_decay.decay=1"))
+
+
 def test_an_sgd_momentum_does_not_reach_the_adam_stage(make_cfg):
     """trainer.momentum=0 is an SGD setting: the Adam pretraining stage trains without it."""
     *_, started = pretrained_start(make_cfg, (*SMALL, "trainer.momentum=0.0"), [(0, 0)])
     assert all(torch.isfinite(value).all() for value in started.values())
-
-
-def test_probe_means_a_frozen_body(make_cfg):
-    """probe=true sets the shared freeze flag; that freezing keeps the body still is tested in test_transfer."""
-    experiment = Experiment.from_config(make_cfg(*SMALL, "regularizer.ssl_contrastive.probe=true"))
-    (hook,) = experiment.regularizers
-    assert hook.freeze
 
 
 @pytest.mark.parametrize("knob", ["temperature=0", "projection_dim=0", "probe=maybe"])

@@ -8,7 +8,8 @@ from regbench.data.mnist1d import require_mnist1d
 from regbench.experiment import Experiment
 from regbench.regularizers.transfer import source_task
 from regbench.trainer import Streams, train_population
-from tests.regularizers.helpers import CPU, assert_fresh_head_on_pretrained_body, end_to_end, pretrained_start
+from tests.regularizers.helpers import (CPU, assert_body_stays_pretrained, assert_fresh_head_on_pretrained_body,
+                                        end_to_end, pretrained_start)
 
 SMALL = ("regularizer=transfer", "regularizer.transfer.source_samples=600", "regularizer.transfer.pretrain_epochs=1")
 
@@ -35,11 +36,13 @@ def test_source_task_relabels_classes_and_is_another_draw(make_cfg):
 
 
 def test_frozen_body_does_not_move_during_fine_tuning(make_cfg):
-    experiment, data, hook, _, pretrained = pretrained_start(make_cfg, (*SMALL, "regularizer.transfer.freeze=true"), [(0, 0)])
-    result = train_population(experiment.model, data, dataclasses.replace(experiment.trainer, epochs=2),
-                              experiment.regularizers, [0], CPU)
-    for name, value in pretrained.items():
-        assert torch.equal(result.params[name], value) == (name not in hook.head), name
+    assert_body_stays_pretrained(make_cfg, (*SMALL, "regularizer.transfer.freeze=true"))
+
+
+def test_frozen_body_is_untouched_by_weight_decay(make_cfg):
+    """Freezing is the trainer's: weight decay (an after_step hook) never sees the frozen body."""
+    assert_body_stays_pretrained(make_cfg, ("regularizer=[transfer,weight_decay]", *SMALL[1:],
+                                            "regularizer.transfer.freeze=true", "regularizer.weight_decay.decay=1"))
 
 
 def test_transfer_refuses_the_targets_own_draw(make_cfg):
