@@ -65,7 +65,8 @@ def test_full_batch_gradient_descent_runs(make_cfg):
 
 def test_divergence_is_flagged_not_raised(make_cfg):
     result = train(make_cfg, [0], "trainer.lr=1e6", "trainer.lr_schedule=none")
-    assert result.diverged.all()
+    assert result.diverged.tolist() == [True] and result.diverged_epoch.tolist() == [1]
+    assert result.epochs.tolist() == [1]   # it stopped training once its loss was non-finite
 
 
 def test_final_metrics_are_each_splits_loss_and_accuracy_by_hand(make_cfg):

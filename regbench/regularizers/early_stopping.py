@@ -3,8 +3,8 @@
 But When?").
 
 Each member keeps its own best loss, best epoch, best weights and patience counter, updated with masks
-(torch.where), never a per-member `break`. A member that has stopped no longer updates its state, so the
-trainer may go on stepping it until every member has stopped: the weights reported are its best ones.
+(torch.where), never a per-member `break`. A member that has stopped no longer updates its state, and the
+trainer leaves its parameters as they are from the next epoch; the weights reported are its best ones.
 """
 from __future__ import annotations
 

@@ -92,6 +92,10 @@ class TrainResult:
     With ensembles (`members` > 1) `final` holds the ensemble's metrics (members' predictions averaged)
     and `member_final` the mean of its members' own metrics. `params` are the members' final
     parameters, (P, ...) with P = R x members, replicate-major.
+
+    diverged: (R,) bool, a loss of the reported weights (`final`, after every hook's `finalize`) is
+    non-finite on some split. diverged_epoch: (R,) long, the first epoch in which a member's training
+    loss (a batch's, or the evaluated one) was non-finite; 0 where it never was.
     """
     seeds: list[int]
     members: int
@@ -100,6 +104,7 @@ class TrainResult:
     best_epoch: torch.Tensor | None
     epochs: torch.Tensor
     diverged: torch.Tensor
+    diverged_epoch: torch.Tensor
     params: Params
     curves: list[dict] = field(default_factory=list)
 
@@ -210,6 +215,8 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
     """Train every replicate seed (x ensemble member) together; regularizers plug in through hooks.
 
     `population` (a pretraining stage) trains exactly these (seed, member) keys, each reported alone.
+    A member stops training (its parameters stay as they are) from the epoch after early stopping
+    stopped it or its training loss turned non-finite; the others train on unchanged.
     """
     hooks = sorted(hooks, key=lambda h: (h.order, h.name))
     M = max([h.ensemble_size() for h in hooks], default=1)
@@ -253,14 +260,17 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
     schedule = settings.make_schedule(optimizer, epochs)
 
     active = torch.ones(P, dtype=torch.bool, device=device)
+    stopped_rows = torch.zeros(0, dtype=torch.long, device=device)   # members that no longer train
     epochs_run = torch.zeros(P, dtype=torch.long, device=device)
-    diverged = torch.zeros(P, dtype=torch.bool, device=device)
+    diverged_epoch = torch.zeros(P, dtype=torch.long, device=device)  # 0: training loss always finite
     val_history: list[torch.Tensor] = []
     eval_epochs: list[int] = []
     curves: list[dict] = []
     for epoch in range(1, epochs + 1):
         model.train()
         lr = optimizer.param_groups[0]["lr"]
+        running = active                                                       # (P,) trains this epoch
+        nonfinite = torch.zeros(P, dtype=torch.bool, device=device)
         order = streams.permutation("order", N)                                # (P, N) slots of train
         for start in range(0, N, B):
             slots = order[:, start:start + B]                                  # (P, B)
@@ -275,6 +285,10 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
             total = losses
             for hook in hooks:
                 total = total + hook.penalty(trainable, losses)
+            nonfinite |= ~torch.isfinite(total.detach())
+            # the optimizer and the hooks update the whole stack: stopped members get theirs back
+            kept = {name: value.detach()[stopped_rows] for name, value in trainable.items()} \
+                if len(stopped_rows) else None
             optimizer.zero_grad(set_to_none=True)
             total.sum().backward()
             for hook in hooks:
@@ -282,26 +296,32 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
             optimizer.step()
             for hook in hooks:
                 hook.after_step(trainable, lr)
+            if kept is not None:
+                restore(trainable, kept, stopped_rows)
         if schedule is not None:
             schedule.step()
 
-        epochs_run += active.long()
-        if epoch % settings.eval_every and epoch != epochs:
-            continue
-        members_metrics, metrics = measure(model, params, data, objective, M)
-        diverged |= ~torch.isfinite(members_metrics["train_loss"])
-        # a replicate whose members have all stopped has reported its weights: later epochs don't count
-        replicate_active = by_replicate(active, M).any(1)
-        val_history.append(torch.where(replicate_active, metrics["val_loss"], math.inf))
-        eval_epochs.append(epoch)
-        curves += curve_rows(epoch, seeds, metrics, replicate_active, lr)
-        if on_epoch is not None:
-            on_epoch(epoch, metrics)
-        for hook in hooks:
-            stopped = hook.epoch_end(epoch, params, members_metrics)
-            if stopped is not None:
-                active &= ~stopped
-        if not bool(active.any()):
+        epochs_run += running.long()
+        evaluate = epoch % settings.eval_every == 0 or epoch == epochs
+        if evaluate:
+            members_metrics, metrics = measure(model, params, data, objective, M)
+            nonfinite |= ~torch.isfinite(members_metrics["train_loss"])
+        diverged_epoch = torch.where(running & nonfinite, epoch, diverged_epoch)
+        active = running & ~nonfinite
+        if evaluate:
+            # a replicate whose members have all stopped has reported its weights: later epochs don't count
+            replicate_running = by_replicate(running, M).any(1)
+            val_history.append(torch.where(replicate_running, metrics["val_loss"], math.inf))
+            eval_epochs.append(epoch)
+            curves += curve_rows(epoch, seeds, metrics, replicate_running, lr)
+            if on_epoch is not None:
+                on_epoch(epoch, metrics)
+            for hook in hooks:
+                stopped = hook.epoch_end(epoch, params, members_metrics)
+                if stopped is not None:
+                    active = active & ~stopped
+        stopped_rows = torch.nonzero(~active).squeeze(1)                       # one host sync an epoch
+        if len(stopped_rows) == P:
             break
 
     for hook in hooks:
@@ -314,10 +334,27 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
     if len(data.y_val):
         history = torch.stack(val_history)  # (evaluations, R)
         best_epoch = torch.tensor(eval_epochs)[torch.nan_to_num(history, nan=math.inf).argmin(0).cpu()]
+    # diverged follows the reported weights: a member stopped before it blew up reports finite ones
+    reported = torch.stack([final[f"{split}_loss"] for split in SPLITS if len(getattr(data, f"y_{split}"))])
     return TrainResult(seeds=list(seeds), members=M, final=final, member_final=member_final,
                        best_epoch=best_epoch, epochs=by_replicate(epochs_run, M).max(1).values,
-                       diverged=by_replicate(diverged, M).any(1),
+                       diverged=~torch.isfinite(reported).all(0),
+                       diverged_epoch=first_epoch(by_replicate(diverged_epoch, M)),
                        params={name: value.detach() for name, value in params.items()}, curves=curves)
+
+
+def first_epoch(epochs: torch.Tensor) -> torch.Tensor:
+    """(R, members) epochs, 0 = never -> (R,) the earliest nonzero one of each row, 0 if none."""
+    never = int(epochs.max()) + 1
+    earliest = epochs.masked_fill(epochs == 0, never).amin(1)
+    return earliest.masked_fill(earliest == never, 0)
+
+
+@torch.no_grad()
+def restore(params: Params, kept: Params, rows: torch.Tensor) -> None:
+    """Put back the parameters of members `rows` (K,) from `kept` (name -> (K, *shape)), in place."""
+    for name, value in params.items():
+        value.index_copy_(0, rows, kept[name])
 
 
 def curve_rows(epoch: int, seeds: list[int], metrics: dict[str, torch.Tensor], active: torch.Tensor,
