@@ -21,6 +21,7 @@ from regbench.config import ConfigError, check_choice, check_number
 from regbench.data.base import Data
 from regbench.models.base import ModelSpec
 from regbench.trainer.hooks import Params, Regularizer, TrainSet
+from regbench.trainer.memory import EVAL_CHUNK, check_memory
 from regbench.trainer.streams import Member, Streams, as_members, derive_seed
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -167,7 +168,7 @@ def noise_inputs(noisy: list[tuple[str, tuple[int, ...]]], streams: Streams, bat
 
 
 @torch.no_grad()
-def predict(model: nn.Module, params: Params, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+def predict(model: nn.Module, params: Params, x: torch.Tensor, chunk: int = EVAL_CHUNK) -> torch.Tensor:
     """Eval-mode outputs of every member on x: (P, n, outputs)."""
     model.eval()
     forward = vmap(lambda p, xs: functional_call(model, p, (xs,)), in_dims=(0, None))
@@ -233,6 +234,7 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
     for hook in hooks:
         hook.bind(streams, data)
         spec = hook.model(spec)
+    check_memory(spec, data, settings.batch_size, population, objective.output_size(data), device)
     model, params = build_population(spec, data, population, device, objective.output_size(data))
     for hook in hooks:
         params = hook.init_params(model, params, settings)
