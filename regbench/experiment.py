@@ -119,6 +119,8 @@ def run_rows(result: TrainResult) -> list[dict]:
         row["epochs"] = int(result.epochs[r])
         row["best_epoch"] = None if result.best_epoch is None else int(result.best_epoch[r])
         row["diverged"] = bool(result.diverged[r])
+        # the first epoch its training loss was not finite, where that cost it its reported weights
+        row["diverged_epoch"] = int(result.diverged_epoch[r]) if row["diverged"] else None
         rows.append(row)
     return rows
 
