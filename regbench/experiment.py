@@ -87,7 +87,7 @@ class Experiment:
                    model=build_named("model", MODELS, cfg.model),
                    regularizers=regularizers,
                    trainer=build("trainer", TrainerSettings, cfg.trainer),
-                   seeds=[cfg.seed + r for r in range(cfg.replicates)],
+                   seeds=list(range(cfg.seed, cfg.seed + cfg.replicates)),
                    device=resolve_device(cfg.device),
                    technique=technique_label([r.name for r in regularizers]),
                    threads=cfg.threads)
@@ -120,7 +120,8 @@ def run_rows(result: TrainResult) -> list[dict]:
         row["best_epoch"] = None if result.best_epoch is None else int(result.best_epoch[r])
         row["diverged"] = bool(result.diverged[r])
         # the first epoch its training loss was not finite, where that cost it its reported weights
-        row["diverged_epoch"] = int(result.diverged_epoch[r]) if row["diverged"] else None
+        # (0: only a val or test loss was non-finite, never a training loss)
+        row["diverged_epoch"] = (int(result.diverged_epoch[r]) or None) if row["diverged"] else None
         rows.append(row)
     return rows
 
