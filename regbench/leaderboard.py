@@ -266,19 +266,25 @@ LABEL_COLUMNS = ["config", "dataset", "model", "technique", "setting"]
 def display_rows(board: pd.DataFrame, compact: bool = False) -> tuple[list[str], list[list[str]], list[str]]:
     """(header, cells, shared) for leaderboard.md (every column) or the terminal (`compact`).
 
-    Compact: dataset, model and setting columns that are the same on every row move to `shared`
-    ('setting=trainer.epochs=3', for the title) instead of disappearing; the config column is kept only
+    Compact: dataset and model columns that are the same on every row, and the parts of the setting
+    every row shares (a suite's trainer values), move to `shared` ('setting=trainer.epochs=3', for the
+    title) instead of disappearing, and leave the baseline names too; the config column is kept only
     where two rows would otherwise look the same; loss columns show when no row has an accuracy.
     """
     no_acc = board.test_acc_mean.isna().all()
     shown = [d for d in DISPLAY if (not compact or d[3] or no_acc) and board[f"{d[1]}_mean"].notna().any()]
     labels, shared = list(LABEL_COLUMNS), []
     if compact:
-        for column in ("dataset", "model", "setting"):
+        for column in ("dataset", "model"):
             if board[column].nunique() == 1:
                 labels.remove(column)
                 if board[column].iloc[0]:
                     shared.append(f"{column}={board[column].iloc[0]}")
+        board, common = without_common_setting(board)
+        if common:
+            shared.append(f"setting={common}")
+        if not board.setting.any():
+            labels.remove("setting")
         if not board.duplicated(labels[1:]).any():
             labels.remove("config")
     header = [*labels, "seeds", *[d[0] for d in shown], "Δ test acc %", "baseline"]
@@ -290,6 +296,28 @@ def display_rows(board: pd.DataFrame, compact: bool = False) -> tuple[list[str],
                      + [fmt(row.delta_test_acc_mean, row.delta_test_acc_ci, percent=True, signed=True),
                         row.baseline])
     return header, cells, shared
+
+
+def without_common_setting(board: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """(board with the setting parts every row has removed from `setting` and `baseline`, those parts).
+
+    A suite sets the same trainer values in every job; on every row (and again in every baseline name)
+    they would push the numbers off an 80-column terminal without telling rows apart.
+    """
+    parts = [setting.split() for setting in board.setting]
+    common = [part for part in parts[0] if all(part in row for row in parts[1:])] if parts else []
+    if not common:
+        return board, ""
+
+    def strip(text: str) -> str:
+        return " ".join(part for part in text.split() if part not in common)
+
+    def strip_baseline(name: str) -> str:  # 'none <setting>', 'baseline' or 'not in these results (…)'
+        technique, _, setting = name.partition(" ")
+        return f"{technique} {strip(setting)}".strip() if technique == "none" else name
+
+    board = board.assign(setting=board.setting.map(strip), baseline=board.baseline.map(strip_baseline))
+    return board, " ".join(common)
 
 
 NOTES = ("Mean ± 95% CI half-width (Student t) over the seeds that did not diverge; diverged seeds are "

@@ -282,6 +282,20 @@ def test_a_setting_shared_by_every_row_is_in_the_title(tmp_path, capsys):
     assert "regbench leaderboard dataset=mnist1d model=mlp setting=trainer.epochs=3" in capsys.readouterr().out
 
 
+def test_setting_parts_every_row_shares_go_to_the_title_and_leave_rows_and_baselines(tmp_path, capsys):
+    """A suite's trainer values on every row (and in every baseline name) would hide what differs."""
+    suite = "trainer.momentum=0.0 trainer.steps=300"
+    write_job(tmp_path, "0", B100, {0: (1.0, 0.60)}, setting=f"trainer.batch_size=100 {suite}")
+    write_job(tmp_path, "1", B10, {0: (1.0, 0.50)}, baseline_hash=B100, setting=f"{suite} trainer.batch_size=10")
+    show_leaderboard([tmp_path], write=False)
+    out = capsys.readouterr().out
+    assert f"setting={suite}" in out and out.count("trainer.steps=300") == 1
+    assert "none trainer.batch_size=100" in out and "trainer.batch_size=10 " in out
+    md = (tmp_path / "leaderboard.md")
+    show_leaderboard([tmp_path])  # the .md keeps every part on every row
+    assert md.read_text().count("trainer.steps=300") == 3  # two rows + the B10 row's baseline name
+
+
 def test_cli_rebuilds_from_dirs_and_refuses_missing_ones(tmp_path):
     write_job(tmp_path, "sweep/0", DEFAULT, {0: (1.0, 0.60)})
     write_job(tmp_path, "sweep/1", L2, {0: (0.9, 0.70)}, technique="l2", baseline_hash=DEFAULT)
