@@ -108,6 +108,12 @@ def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool
         previous = jobs.read_record(target / "metrics.json")
         if previous is not None and previous.get("status") in jobs.FINISHED and not cfg.force:
             log.info("%s: already %s, skipped (force=true retrains)", target.name, previous["status"])
+            comparison = {key: record[key] for key in ("baseline_hash", "labels")}
+            if any(previous.get(key) != value for key, value in comparison.items()):
+                # what it is compared with (`baseline`) and how it is labelled are not its identity:
+                # they follow the command that was run last; the runs stay as they were
+                previous.update(comparison)
+                write_json(target / "metrics.json", previous)
             return {**previous, "skipped": True, "job_dir": str(target)}
         write_json(target / "metrics.json", record)  # status running: a kill -9 leaves it for resume
         try:

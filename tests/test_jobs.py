@@ -34,6 +34,15 @@ def test_rerun_skips_a_completed_job_and_force_retrains(make_cfg, tmp_path):
     assert metrics(job)["runs"] == first["runs"]  # the same numbers: training is deterministic
 
 
+def test_a_skipped_job_follows_the_new_baseline_without_retraining(make_cfg, tmp_path):
+    first = execute(make_cfg("trainer.epochs=1", "trainer.batch_size=50"), tmp_path, [], multirun=True)
+    assert first["baseline_hash"] == first["config_hash"]
+    moved = make_cfg("trainer.epochs=1", "trainer.batch_size=50", "+baseline.trainer.batch_size=100")
+    again = execute(moved, tmp_path, [], multirun=True)
+    assert again.get("skipped") and metrics(tmp_path)["runs"] == first["runs"]
+    assert metrics(tmp_path)["baseline_hash"] == identity.baseline_hash(moved) != first["baseline_hash"]
+
+
 @pytest.mark.parametrize("status", ["failed", "interrupted", "running"])
 def test_unfinished_jobs_are_rerun(make_cfg, tmp_path, status):
     cfg = make_cfg("trainer.epochs=1")
