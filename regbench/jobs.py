@@ -148,22 +148,38 @@ def interruptible() -> Iterator[None]:
 _watchdog: threading.Thread | None = None
 
 
-def watch_launcher() -> None:
-    """In a worker process of a parallel launcher (joblib, submitit_local): end this process when the
-    launcher is gone (kill -9), so no worker trains on for minutes after its sweep died.
+def ancestors() -> list[int]:
+    """Process ids from this process's parent up to init (just the parent where /proc is missing)."""
+    chain, pid = [], os.getppid()
+    while pid > 1 and len(chain) < 64:
+        chain.append(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # 'pid (name) state ppid ...'
+    return chain
 
-    Only where the launcher is this process's parent on this machine: a SLURM job must outlive a
-    launcher that was stopped on purpose (resume reruns only what did not finish).
+
+def watch_launcher() -> None:
+    """In a worker process of a parallel launcher (joblib's workers are its children, submitit_local's
+    jobs its grandchildren): end this process when the launcher is gone (kill -9), so no worker trains
+    on for minutes after its sweep died.
+
+    Only where the launcher is an ancestor on this machine: a SLURM job must outlive a launcher that
+    was stopped on purpose (resume reruns only what did not finish).
     """
     global _watchdog
     launcher = os.environ.get(LAUNCHER_PID)
-    parent = os.getppid()
-    if (_watchdog is not None or launcher is None or str(parent) != launcher
+    if (_watchdog is not None or launcher is None or not launcher.isdigit()
             or os.environ.get(LAUNCHER_HOST) != socket.gethostname()):
+        return
+    pid = int(launcher)
+    if pid == os.getpid() or pid not in ancestors():
         return
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while pid in ancestors():
             time.sleep(0.5)
         os.kill(os.getpid(), signal.SIGTERM)   # the running job records `interrupted`
         time.sleep(10)

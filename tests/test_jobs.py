@@ -173,10 +173,12 @@ def test_ctrl_c_records_interrupted_writes_the_leaderboard_and_exits_130(tmp_pat
     assert list(board.technique) == ["none"]
 
 
-def test_parallel_workers_end_with_their_launcher(tmp_path):
+@pytest.mark.parametrize("launcher", [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+                                      ["hydra/launcher=submitit_local"]], ids=["joblib", "submitit_local"])
+def test_parallel_workers_end_with_their_launcher(tmp_path, launcher):
+    """joblib's workers are the launcher's children; submitit_local's jobs its grandchildren."""
     sweep = tmp_path / "sweep"
-    process = start_sweep(sweep, "regularizer=none,l2", "trainer.epochs=2000",
-                          "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    process = start_sweep(sweep, "regularizer=none,l2", "trainer.epochs=2000", *launcher)
     wait_for(lambda: list(statuses(sweep).values()) == ["running", "running"])
     workers = [json.loads(p.read_text())["pid"] for p in sweep.glob("*/metrics.json")]
     assert process.pid not in workers
