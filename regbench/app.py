@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import signal
@@ -123,7 +124,7 @@ def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool
                 with epoch_progress(cfg.progress, total, label) as on_epoch:
                     record, curves = run_job(experiment, record, on_epoch=on_epoch)
         except KeyboardInterrupt as interrupt:
-            record.update(status="interrupted", error=f"interrupted ({interrupt or 'SIGINT'})", runs=[])
+            record.update(status="interrupted", error=f"interrupted ({str(interrupt) or 'SIGINT'})", runs=[])
             write_json(target / "metrics.json", record)
             if jobs.in_launcher_process():
                 raise
@@ -232,15 +233,21 @@ def main() -> None:
 
 
 def interrupted(sweep_dir: str | None) -> int:
-    """Ctrl-C: one line, and the leaderboard of the jobs that finished; exit code 130."""
-    print("regbench: interrupted", file=sys.stderr)
-    if sweep_dir is not None and Path(sweep_dir).exists():
-        jobs.mark_dead_jobs_interrupted(Path(sweep_dir))
-        from regbench.leaderboard import show_leaderboard
+    """Ctrl-C: the leaderboard of the jobs that finished (on stdout), one line on stderr; exit code 130."""
+    if sweep_dir is None or not Path(sweep_dir).exists():
+        print("regbench: interrupted", file=sys.stderr)
+        return 130
+    jobs.mark_dead_jobs_interrupted(Path(sweep_dir))
+    from regbench.leaderboard import show_leaderboard
+
+    with contextlib.redirect_stderr(io.StringIO()):  # its notes would add lines to the one below
         try:
-            show_leaderboard([Path(sweep_dir)], out_dir=Path(sweep_dir))
-        except KeyboardInterrupt:
-            pass
-        print(f"regbench: rerun the same command with hydra.sweep.dir={sweep_dir} to finish the sweep "
-              "(completed jobs are skipped)", file=sys.stderr)
+            summary = show_leaderboard([Path(sweep_dir)], out_dir=Path(sweep_dir))
+        except KeyboardInterrupt:  # a second Ctrl-C: leave now
+            summary = None
+    done = "" if summary is None else (
+        f"{summary.statuses.get('completed', 0) + summary.statuses.get('diverged', 0)} jobs finished"
+        + ("" if summary.empty else f", leaderboard in {sweep_dir}") + "; ")
+    print(f"regbench: interrupted: {done}rerun the same command with hydra.sweep.dir={sweep_dir} to "
+          "finish the sweep (finished jobs are skipped)", file=sys.stderr)
     return 130

@@ -160,17 +160,27 @@ def test_kill_9_then_the_same_command_finishes_without_retraining(tmp_path):
     assert sorted(board.technique) == ["l1", "l2", "none"] and set(board.seeds.astype(str)) == {"2"}
 
 
-def test_ctrl_c_records_interrupted_writes_the_leaderboard_and_exits_130(tmp_path):
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]],
+                         ids=["basic", "joblib"])
+def test_ctrl_c_records_interrupted_writes_the_leaderboard_and_exits_130(tmp_path, launcher):
     sweep = tmp_path / "sweep"
-    process = start_sweep(sweep, *SWEEP)
-    wait_for(lambda: sorted(statuses(sweep).values()) == ["completed", "running"])
-    os.killpg(process.pid, signal.SIGINT)
+    process = start_sweep(sweep, "regularizer=none,l2,l1", "trainer.epochs=25", *launcher)
+
+    def some_done_some_running() -> bool:
+        found = list(statuses(sweep).values())
+        return "completed" in found and "running" in found
+
+    wait_for(some_done_some_running)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
-    assert "Traceback" not in err and "regbench: interrupted" in err
-    assert sorted(statuses(sweep).values()) == ["completed", "interrupted"]
-    board = pd.read_csv(sweep / "leaderboard.csv")
-    assert list(board.technique) == ["none"]
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    records = [json.loads(path.read_text()) for path in sweep.glob("*/metrics.json")]
+    done = sorted(r["technique"] for r in records if r["status"] == "completed")
+    assert err.startswith(f"regbench: interrupted: {len(done)} jobs finished, leaderboard in")
+    assert {r["status"] for r in records} == {"completed", "interrupted"}
+    assert all(r["error"] == "interrupted (SIGINT)" for r in records if r["status"] == "interrupted")
+    assert sorted(pd.read_csv(sweep / "leaderboard.csv").technique) == done
 
 
 @pytest.mark.parametrize("launcher", [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
