@@ -226,10 +226,23 @@ def main() -> None:
         fail(error, code=1)
     except KeyboardInterrupt:
         sys.exit(interrupted(LeaderboardCallback.sweep_dir))
+    except Exception as error:
+        if USER_WANTS_TRACEBACK or not raised_by_launcher(error):
+            raise
+        fail(RuntimeError(f"hydra/launcher could not start the sweep: {error}"))
     summary = LeaderboardCallback.summary
     if summary is not None:  # a multirun: its jobs' statuses, read back from the files
         sys.exit(1 if summary.empty else exit_code(summary.statuses))
     sys.exit(EXIT_CODE)
+
+
+def raised_by_launcher(error: BaseException) -> bool:
+    """An error from a launcher plugin or submitit (no srun off a SLURM cluster): the environment, not
+    regbench, so one line. Jobs' own errors never get here: `execute` records them."""
+    import traceback
+
+    return any(frame.f_globals.get("__name__", "").startswith(("submitit", "hydra_plugins"))
+               for frame, _ in traceback.walk_tb(error.__traceback__))
 
 
 def interrupted(sweep_dir: str | None) -> int:

@@ -72,3 +72,12 @@ def test_slurm_preset_submits_an_sbatch_array_with_its_resources(make_cfg, tmp_p
     # the jobs run with the launcher's own interpreter, so its environment needs no activation in `setup`
     assert any(line.startswith("srun ") and f"{sys.executable} -u -m submitit.core._submit" in line
                for line in lines)
+
+
+def test_the_slurm_launcher_off_a_cluster_is_one_line(tmp_path):
+    """No srun here: submitit refuses to start; the user gets one line and exit code 2, no traceback."""
+    done = run_cli("-m", "+suite=smoke", "hydra/launcher=slurm", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        'regbench: error: hydra/launcher could not start the sweep: Could not detect "srun", '
+        "are you indeed on a slurm cluster?"]
