@@ -2,8 +2,16 @@
 from __future__ import annotations
 
 from regbench.data.base import Data
+from regbench.data.digits import Digits
+from regbench.data.image_files import Cifar10, FashionMnist, Mnist
 from regbench.data.mnist1d import Mnist1D
 
-DATASETS = {"mnist1d": Mnist1D}
+DATASETS = {
+    "mnist1d": Mnist1D,
+    "digits": Digits,
+    "mnist": Mnist,
+    "fashion_mnist": FashionMnist,
+    "cifar10": Cifar10,
+}
 
 __all__ = ["DATASETS", "Data"]
