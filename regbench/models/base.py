@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, ClassVar
 
 from torch import nn
 
-from regbench.config import check_choice
+from regbench.config import ConfigError, check_choice
 
 # Builds the module placed after each hidden activation, given that activation's per-example shape.
 # Regularizers that act on hidden units (dropout) fill it through their `model` hook.
@@ -19,6 +19,8 @@ INITS = ("he", "torch")
 class ModelSpec:
     init: str = "he"
     after_activation: list[HiddenHook] = field(default_factory=list, init=False, repr=False)
+    name: ClassVar[str]           # the option's name in the `model` group
+    input_shapes: ClassVar[str]   # the per-example input shapes `accepts` takes, in words
 
     def __post_init__(self) -> None:
         check_choice("model.init", self.init, INITS)
@@ -33,8 +35,20 @@ class ModelSpec:
             for layer in module.modules():
                 if isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d)):
                     nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
-                    nn.init.zeros_(layer.bias)
+                    if layer.bias is not None:
+                        nn.init.zeros_(layer.bias)
         return module
+
+    def accepts(self, input_shape: tuple[int, ...]) -> bool:
+        """Whether `build` can make a network for per-example inputs of this shape."""
+        raise NotImplementedError
+
+    def check_input(self, data_name: str, input_shape: tuple[int, ...]) -> None:
+        """A model and a dataset that do not fit fail here, before training, in one line naming both."""
+        if not self.accepts(input_shape):
+            raise ConfigError(f"model={self.name} takes {self.input_shapes}, but dataset={data_name} gives "
+                              f"inputs shaped {tuple(input_shape)}: choose a model that fits the data "
+                              "(mlp takes any shape)")
 
     def build(self, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
         raise NotImplementedError

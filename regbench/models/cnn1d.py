@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -24,10 +25,15 @@ def conv_length(length: int, kernel: int, stride: int, padding: int) -> int:
 @dataclass
 class CNN1D(ModelSpec):
     channels: int = 25
+    name: ClassVar[str] = "cnn1d"
+    input_shapes: ClassVar[str] = "signals shaped (L,) or (C, L)"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_number("model.channels", self.channels, low=1, integer=True)
+
+    def accepts(self, input_shape: tuple[int, ...]) -> bool:
+        return len(input_shape) in (1, 2)
 
     def build(self, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
         in_channels, length = (1, input_shape[0]) if len(input_shape) == 1 else input_shape

@@ -226,6 +226,7 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
     else:
         assert M == 1, "a given population is not grouped into ensembles"
         seeds = [seed for seed, _ in population]
+    spec.check_input(data.name, data.input_shape)
     streams = Streams(population, device)
     data = data.to(device)
     # hooks may edit the spec: give them a copy, so training an experiment twice builds the same model
