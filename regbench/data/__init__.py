@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from regbench.data.base import Data
 from regbench.data.breast_cancer import BreastCancer
+from regbench.data.file import FileData
 from regbench.data.mnist1d import Mnist1D
 
 DATASETS = {
     "mnist1d": Mnist1D,
     "breast_cancer": BreastCancer,
+    "file": FileData,
 }
 
 __all__ = ["DATASETS", "Data"]
