@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from regbench.data.base import Data
+from regbench.data.breast_cancer import BreastCancer
 from regbench.data.digits import Digits
+from regbench.data.file import FileData
 from regbench.data.image_files import Cifar10, FashionMnist, Mnist
 from regbench.data.mnist1d import Mnist1D
 
@@ -12,6 +14,8 @@ DATASETS = {
     "mnist": Mnist,
     "fashion_mnist": FashionMnist,
     "cifar10": Cifar10,
+    "breast_cancer": BreastCancer,
+    "file": FileData,
 }
 
 __all__ = ["DATASETS", "Data"]

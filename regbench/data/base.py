@@ -30,6 +30,8 @@ class Data:
     x_unlabelled: torch.Tensor | None = None
     # The generator seed of a synthetic dataset's draw (MNIST-1D); None for data that is not drawn.
     generator_seed: int | None = None
+    # The original label of each class (classes[k] is class k) where a file's labels were renumbered.
+    classes: list | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
