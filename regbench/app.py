@@ -41,8 +41,9 @@ def epoch_progress(mode: str, epochs: int | None, label: str) -> Iterator[Callab
         task = bar.add_task(label, total=epochs, status="")
 
         def on_epoch(epoch: int, metrics: dict) -> None:
-            status = (f"train acc {metrics['train_acc'].mean():.3f}  "
-                      f"test acc {metrics['test_acc'].mean():.3f}")
+            metric = "acc" if "train_acc" in metrics else "loss"  # regression: no accuracy
+            status = (f"train {metric} {metrics[f'train_{metric}'].mean():.3f}  "
+                      f"test {metric} {metrics[f'test_{metric}'].mean():.3f}")
             bar.update(task, completed=epoch, status=status)
 
         yield on_epoch

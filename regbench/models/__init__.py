@@ -4,7 +4,12 @@ from __future__ import annotations
 from regbench.models.base import ModelSpec
 from regbench.models.cnn1d import CNN1D
 from regbench.models.mlp import MLP
+from regbench.models.shallow import Shallow
 
-MODELS = {"mlp": MLP, "cnn1d": CNN1D}
+MODELS = {
+    "mlp": MLP,
+    "cnn1d": CNN1D,
+    "shallow": Shallow,
+}
 
 __all__ = ["MODELS", "ModelSpec"]
