@@ -105,3 +105,53 @@ def test_toy1d_end_to_end_has_null_accuracies_and_a_loss_gap(tmp_path):
         assert run["train_acc"] is None and run["test_acc"] is None and run["gap_acc"] is None
         assert run["gap_loss"] == pytest.approx(run["test_loss"] - run["train_loss"])
     assert "test loss" in done.stdout
+
+
+def test_a_technique_that_does_not_apply_is_recorded_not_failed(tmp_path):
+    done = run_cli("-m", "dataset=toy1d", "model=shallow", "regularizer=none,label_smoothing", "+suite=smoke",
+                   f"hydra.sweep.dir={tmp_path}")
+    assert done.returncode == 0, done.stderr
+    records = {r["technique"]: r for r in (json.loads(p.read_text()) for p in tmp_path.glob("*/metrics.json"))}
+    assert records["none"]["status"] == "completed"
+    skipped = records["label_smoothing"]
+    assert skipped["status"] == "not_applicable" and skipped["runs"] == [] and skipped["error"] is None
+    assert skipped["reason"] == "label_smoothing smooths class targets: dataset toy1d is a regression task"
+    board = (tmp_path / "leaderboard.md").read_text()
+    assert "Not applicable to this data (not counted):" in board and "- label_smoothing (" in board
+    assert "not applicable (not counted) label_smoothing" in done.stdout
+    rows = [line for line in board.splitlines() if line.startswith("| ") and "technique" not in line]
+    assert len(rows) == 1 and "| none |" in rows[0]
+
+
+def test_a_single_not_applicable_run_says_why_and_exits_0(tmp_path):
+    done = run_cli("dataset=toy1d", "model=shallow", "regularizer=label_smoothing", "+suite=smoke",
+                   f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 0, done.stderr
+    assert "not applicable: label_smoothing: label_smoothing smooths class targets" in done.stderr + done.stdout
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "not_applicable"
+
+
+@pytest.mark.parametrize("technique, reason", [
+    ("label_smoothing", "regression task"), ("augment", "no ops for tabular data"),
+    ("transfer", "dataset=mnist1d only, not toy1d"), ("ssl_masked", "toy1d has tabular features"),
+    ("ssl_contrastive", "toy1d has tabular features")])
+def test_techniques_that_do_not_apply_to_toy1d_raise_not_applicable(make_cfg, technique, reason):
+    from regbench.trainer.hooks import NotApplicable
+    with pytest.raises(NotApplicable, match=reason):
+        train_with(make_cfg, [0], "dataset=toy1d", "model=shallow", f"regularizer={technique}")
+
+
+def test_mixup_mixes_regression_targets_linearly(make_cfg):
+    from regbench.regularizers.mixup import Mixup
+    from regbench.trainer import Streams
+    data = Toy1D().load()
+    hook = Mixup(alpha=0.4)
+    hook.bind(Streams([0, 1], torch.device("cpu")), data)
+    x = data.x_train[:8].expand(2, 8, 1)                  # (P, B, 1)
+    y = data.y_train[:8].expand(2, 8)                     # (P, B)
+    mixed_x, mixed_y = hook.batch(x, y)
+    assert mixed_y.shape == y.shape and mixed_y.dtype == torch.float32
+    # toy inputs are scalars: the mixing weight of each example is recoverable from x, and y follows it
+    result = train_with(make_cfg, [0], "dataset=toy1d", "model=shallow", "regularizer=mixup")[2]
+    assert torch.isfinite(result.final["test_loss"]).all()
+    assert not torch.equal(mixed_y, y)
