@@ -21,6 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 from regbench import identity, jobs
 from regbench.config import CONF_DIR, ConfigError, check_choice
 from regbench.experiment import Experiment, job_record, run_job
+from regbench.trainer.hooks import NotApplicable
 from regbench.results import write_csv, write_json
 
 log = logging.getLogger("regbench")
@@ -41,8 +42,9 @@ def epoch_progress(mode: str, epochs: int | None, label: str) -> Iterator[Callab
         task = bar.add_task(label, total=epochs, status="")
 
         def on_epoch(epoch: int, metrics: dict) -> None:
-            status = (f"train acc {metrics['train_acc'].mean():.3f}  "
-                      f"test acc {metrics['test_acc'].mean():.3f}")
+            metric = "acc" if "train_acc" in metrics else "loss"  # regression: no accuracy
+            status = (f"train {metric} {metrics[f'train_{metric}'].mean():.3f}  "
+                      f"test {metric} {metrics[f'test_{metric}'].mean():.3f}")
             bar.update(task, completed=epoch, status=status)
 
         yield on_epoch
@@ -129,6 +131,13 @@ def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool
             if jobs.in_launcher_process():
                 raise
             return record  # a worker: its launcher decides whether the sweep stops
+        except NotApplicable as reason:
+            # not the user's error: the technique has no meaning for this data (e.g. label smoothing on
+            # a regression task). Recorded with its reason; the sweep and the exit code treat it as done.
+            record.update(status="not_applicable", error=None, reason=str(reason), runs=[])
+            write_json(target / "metrics.json", record)
+            log.info("%s: not applicable: %s", experiment.technique, reason)
+            return {**record, "job_dir": str(target)}
         except Exception as error:
             if isinstance(error, ConfigError) and not multirun:  # found late (at data load): undo the start
                 if previous is None:
@@ -168,7 +177,8 @@ def hydra_entry(cfg: DictConfig) -> None:
         EXIT_CODE = exit_code({record["status"]: 1})
 
 
-# Exit codes of `regbench` (README): 0 every job completed (or was already complete); 1 some job failed,
+# Exit codes of `regbench` (README): 0 every job completed (or was already complete, or its technique
+# does not apply to the data: status not_applicable); 1 some job failed,
 # diverged or was interrupted, or a sweep has nothing to show (the leaderboard is written first);
 # 2 a config mistake; 130 Ctrl-C.
 EXIT_CODE = 0

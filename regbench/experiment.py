@@ -127,7 +127,10 @@ def run_rows(result: TrainResult) -> list[dict]:
 
 
 def with_gaps(row: dict) -> dict:
-    row["gap_acc"] = row["train_acc"] - row["test_acc"]
+    """Adds the gaps; a regression row has no accuracy: its `*_acc` keys are null."""
+    for split in ("train", "val", "test"):
+        row.setdefault(f"{split}_acc", None)
+    row["gap_acc"] = None if row["test_acc"] is None else row["train_acc"] - row["test_acc"]
     row["gap_loss"] = row["test_loss"] - row["train_loss"]
     return row
 

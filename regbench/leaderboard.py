@@ -28,6 +28,9 @@ from regbench.stats import mean_ci, paired_difference
 
 FINISHED = ("completed", "diverged")  # jobs whose runs count (`diverged`: some of its runs did)
 UNFINISHED = ("failed", "interrupted", "running")
+# a technique that has no meaning for the data (label smoothing on regression): listed, neither a row nor
+# a failure; its `reason` says why
+NOT_APPLICABLE = "not_applicable"
 LABELS = ("dataset", "model", "setting")
 # Fields of a run that the leaderboard reads; member_test_acc: an ensemble's mean member.
 METRICS = ("test_acc", "train_acc", "gap_acc", "test_loss", "train_loss", "gap_loss", "member_test_acc")
@@ -99,10 +102,11 @@ def check(record: Any) -> None:
     if not isinstance(record, dict):
         raise BadFile(f"not a JSON object (a JSON {type(record).__name__})")
     status = record.get("status", _ABSENT)
-    if status not in (*FINISHED, *UNFINISHED):
-        raise _wrong("status", status, "one of " + ", ".join((*FINISHED, *UNFINISHED)))
-    if not isinstance(record.get("error"), (str, type(None))):
-        raise _wrong("error", record["error"], "a string or null")
+    if status not in (*FINISHED, *UNFINISHED, NOT_APPLICABLE):
+        raise _wrong("status", status, "one of " + ", ".join((*FINISHED, *UNFINISHED, NOT_APPLICABLE)))
+    for key in ("error", "reason", "technique") if status == NOT_APPLICABLE else ("error",):
+        if not isinstance(record.get(key), (str, type(None))):
+            raise _wrong(key, record[key], "a string or null")
     if status not in FINISHED:
         return
     for key in ("config_hash", "baseline_hash"):
@@ -166,8 +170,10 @@ def collect(dirs: Iterable[Path | str]) -> Collected:
     unfinished = []
     for _, path, record in records:
         if record["status"] not in FINISHED:
-            error = " ".join(str(record.get("error") or "").split())  # one line, whatever was written
-            unfinished.append({"path": str(Path(path).parent), "status": record["status"], "error": error})
+            why = record.get("reason" if record["status"] == NOT_APPLICABLE else "error")
+            error = " ".join(str(why or "").split())  # one line, whatever was written
+            unfinished.append({"path": str(Path(path).parent), "status": record["status"], "error": error,
+                               "technique": record.get("technique") or "?"})
             continue
         for run in record["runs"]:
             key = (record["config_hash"], run["seed"])
@@ -187,7 +193,8 @@ def collect(dirs: Iterable[Path | str]) -> Collected:
 
 BOARD_COLUMNS = ["config", "dataset", "model", "technique", "setting", "seeds", "diverged",
                  *[f"{m}_{s}" for m in METRICS for s in ("mean", "ci")],
-                 "delta_test_acc_mean", "delta_test_acc_ci", "delta_seeds", "baseline", "is_baseline",
+                 "delta_test_acc_mean", "delta_test_acc_ci", "delta_test_loss_mean", "delta_test_loss_ci",
+                 "delta_seeds", "baseline", "is_baseline",
                  "config_hash", "baseline_hash"]
 
 
@@ -206,7 +213,8 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     Labels are the newest file's. Diverged runs are left out of every metric and of Δ (on both sides)
     and counted in `diverged`; `seeds` counts the others. Δ test acc is paired on the seeds both sides
     have with the runs whose config_hash is this row's baseline_hash, and nothing else: with no such
-    runs it is NaN and `baseline` says so. Sorted by test accuracy (test loss where no row has an
+    runs it is NaN and `baseline` says so. A row with no accuracy (regression) gets Δ test loss instead,
+    paired the same way (negative is better); `delta_seeds` counts the pairs of whichever Δ it has. Sorted by test accuracy (test loss where no row has an
     accuracy), never by gap alone (a collapsed model has no gap); rows whose seeds all diverged last.
     """
     if runs.empty:
@@ -223,8 +231,14 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         for metric in METRICS:
             row[f"{metric}_mean"], row[f"{metric}_ci"], _ = mean_ci(ok[metric])
         base = alive[alive.config_hash == baseline_hash]
-        delta = paired_difference(per_seed(ok, "test_acc"), per_seed(base, "test_acc"))
-        row["delta_test_acc_mean"], row["delta_test_acc_ci"], row["delta_seeds"] = delta
+        if group.test_acc.notna().any() or group.test_loss.isna().all():
+            delta = paired_difference(per_seed(ok, "test_acc"), per_seed(base, "test_acc"))
+            row["delta_test_acc_mean"], row["delta_test_acc_ci"], row["delta_seeds"] = delta
+            row["delta_test_loss_mean"] = row["delta_test_loss_ci"] = math.nan
+        else:  # regression: no accuracy, Δ on the test loss
+            delta = paired_difference(per_seed(ok, "test_loss"), per_seed(base, "test_loss"))
+            row["delta_test_loss_mean"], row["delta_test_loss_ci"], row["delta_seeds"] = delta
+            row["delta_test_acc_mean"] = row["delta_test_acc_ci"] = math.nan
         if baseline_hash == config_hash:
             row["baseline"] = "baseline"
         elif baseline_hash in newest.index:
@@ -287,14 +301,18 @@ def display_rows(board: pd.DataFrame, compact: bool = False) -> tuple[list[str],
             labels.remove("setting")
         if not board.duplicated(labels[1:]).any():
             labels.remove("config")
-    header = [*labels, "seeds", *[d[0] for d in shown], "Δ test acc %", "baseline"]
+    # Δ test acc for classification rows, Δ test loss for rows without accuracy (regression)
+    deltas = [d for d in (("Δ test acc %", "delta_test_acc", True), ("Δ test loss", "delta_test_loss", False))
+              if d[1] == "delta_test_acc" and not no_acc or d[1] == "delta_test_loss" and
+              (no_acc or (board.test_acc_mean.isna() & board.test_loss_mean.notna()).any())]
+    header = [*labels, "seeds", *[d[0] for d in shown], *[d[0] for d in deltas], "baseline"]
     cells = []
     for _, row in board.iterrows():
         seeds = f"{row.seeds}" + (f" (+{row.diverged} diverged)" if row.diverged else "")
         cells.append([row[c] or "—" for c in labels] + [seeds]
                      + [fmt(row[f"{m}_mean"], row[f"{m}_ci"], percent=pct) for _, m, pct, _ in shown]
-                     + [fmt(row.delta_test_acc_mean, row.delta_test_acc_ci, percent=True, signed=True),
-                        row.baseline])
+                     + [fmt(row[f"{d}_mean"], row[f"{d}_ci"], percent=pct, signed=True) for _, d, pct in deltas]
+                     + [row.baseline])
     return header, cells, shared
 
 
@@ -321,8 +339,8 @@ def without_common_setting(board: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 
 NOTES = ("Mean ± 95% CI half-width (Student t) over the seeds that did not diverge; diverged seeds are "
-         "counted in `seeds` and left out of every column and of Δ. Δ test acc is paired on shared seeds "
-         "with the row named in `baseline` (the job's `baseline_hash`); `config` is the start of "
+         "counted in `seeds` and left out of every column and of Δ. Δ test acc (Δ test loss for rows "
+         "without accuracy, e.g. regression) is paired on shared seeds with the row named in `baseline` (the job's `baseline_hash`); `config` is the start of "
          "`config_hash` (leaderboard.csv has both hashes in full).")
 
 
@@ -331,10 +349,15 @@ def markdown(board: pd.DataFrame, unfinished: list[dict]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
     text = "\n".join(lines) + "\n\n" + NOTES + "\n"
-    if unfinished:
+    failed = [u for u in unfinished if u["status"] != NOT_APPLICABLE]
+    if failed:
         text += "\nUnfinished jobs (not counted):\n"
         text += "".join(f"- `{u['path']}`: {u['status']}" + (f": {u['error']}" if u["error"] else "") + "\n"
-                        for u in unfinished)
+                        for u in failed)
+    not_applicable = [u for u in unfinished if u["status"] == NOT_APPLICABLE]
+    if not_applicable:
+        text += "\nNot applicable to this data (not counted):\n"
+        text += "".join(f"- {u['technique']} (`{u['path']}`): {u['error']}\n" for u in not_applicable)
     return text
 
 
@@ -356,9 +379,22 @@ def print_table(board: pd.DataFrame, unfinished: list[dict]) -> None:
     if not console.is_terminal:  # logs and pipes: wide enough that cells do not wrap
         console = Console(width=160)
     console.print(table)
+    print_unfinished(unfinished)
+
+
+def print_unfinished(unfinished: list[dict]) -> None:
+    """One line per job without a row: failures in red, techniques that do not apply labelled as such."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console() if Console().is_terminal else Console(width=160)
     for u in unfinished:
-        console.print(Text(f"{u['status']} (not counted) {u['path']}" + (f": {u['error']}" if u["error"] else ""),
-                           style="red"))
+        if u["status"] == NOT_APPLICABLE:
+            console.print(Text(f"not applicable (not counted) {u['technique']} {u['path']}: {u['error']}",
+                               style="yellow"))
+        else:
+            console.print(Text(f"{u['status']} (not counted) {u['path']}" + (f": {u['error']}" if u["error"] else ""),
+                               style="red"))
 
 
 # ------------------------------------------------------------------------------------- the entry points
@@ -384,7 +420,9 @@ def nothing_to_show(dirs: list[Path], summary: Summary, write: bool) -> str:
     line = (f"{TITLE}: nothing to show under {', '.join(map(str, dirs))}: "
             + (f"no completed run ({', '.join(counts)})" if counts else "no metrics.json found")
             + ("; no leaderboard written" if write else ""))
-    failed = [u for u in summary.unfinished if u["error"]]
+    failed = [u for u in summary.unfinished if u["error"] and u["status"] != NOT_APPLICABLE]
+    line += "".join(f"; not applicable: {u['technique']}: {u['error']}"
+                    for u in summary.unfinished if u["status"] == NOT_APPLICABLE)
     return line + (f"; first error: {failed[0]['path']}: {failed[0]['error']}" if failed else "")
 
 

@@ -208,7 +208,8 @@ BAD_FILES = {
                                                                  "metrics.json?)"),
     "runs-not-list": (edited(lambda d: d.update(runs={"0": {}})), "'runs' is {'0': {}}, expected a list"),
     "odd-status": (edited(lambda d: d.update(status="done")), "'status' is 'done', expected one of completed, "
-                                                             "diverged, failed, interrupted, running"),
+                                                             "diverged, failed, interrupted, running, "
+                                                             "not_applicable"),
 }
 
 
@@ -243,6 +244,58 @@ def test_unfinished_jobs_are_listed_not_counted(tmp_path):
     assert list(summary.board.technique) == ["none"]
     md = (tmp_path / "leaderboard.md").read_text()
     assert "Unfinished jobs (not counted):" in md and f"- `{tmp_path / '1'}`: failed: ValueError: boom" in md
+
+
+def regression_job(root: Path, name: str, config_hash: str, test_losses: dict[int, float], **kwargs) -> Path:
+    """A job without accuracies (regression): seed -> test loss; train loss 0.1."""
+    job = write_job(root, name, config_hash, {seed: (0.0, 0.0) for seed in test_losses}, **kwargs)
+    data = json.loads(job.read_text())
+    for run in data["runs"]:
+        loss = test_losses[run["seed"]]
+        run.update(train_acc=None, val_acc=None, test_acc=None, gap_acc=None, train_loss=0.1, test_loss=loss,
+                   gap_loss=loss - 0.1)
+    job.write_text(json.dumps(data))
+    return job
+
+
+def test_rows_without_accuracy_get_a_paired_delta_on_test_loss(tmp_path, capsys):
+    regression_job(tmp_path, "0", DEFAULT, {0: 0.50, 1: 0.70, 2: 0.60})
+    regression_job(tmp_path, "1", L2, {0: 0.40, 1: 0.50, 2: 0.60, 3: 0.0}, technique="l2", baseline_hash=DEFAULT)
+    rows = by_config(board_of(tmp_path))
+    l2, none = rows[L2], rows[DEFAULT]
+    # differences on the shared seeds 0-2: -0.1, -0.2, 0.0 -> mean -0.1, sd 0.1
+    assert l2.delta_test_loss_mean == pytest.approx(-0.1)
+    assert l2.delta_test_loss_ci == pytest.approx(T_975_2 * 0.1 / math.sqrt(3))
+    assert l2.delta_seeds == 3 and math.isnan(l2.delta_test_acc_mean)
+    assert none.delta_test_loss_mean == 0.0 and none.delta_seeds == 3
+    summary = show_leaderboard([tmp_path])
+    out = capsys.readouterr().out
+    assert "Δ test loss" in out and "-0.100 ± 0.248" in out and "Δ test acc" not in out
+    assert list(summary.board.technique) == ["l2", "none"]   # by test loss: 0.375 (4 seeds) before 0.6
+    assert "| Δ test loss | baseline |" in (tmp_path / "leaderboard.md").read_text()
+
+
+def test_classification_rows_keep_delta_test_acc_and_no_delta_loss(tmp_path):
+    write_job(tmp_path, "0", DEFAULT, {0: (1.0, 0.60), 1: (1.0, 0.62)})
+    write_job(tmp_path, "1", L2, {0: (0.9, 0.70), 1: (0.9, 0.66)}, technique="l2", baseline_hash=DEFAULT)
+    l2 = by_config(board_of(tmp_path))[L2]
+    assert l2.delta_test_acc_mean == pytest.approx(0.07) and math.isnan(l2.delta_test_loss_mean)
+
+
+def test_not_applicable_jobs_are_listed_labelled_not_counted(tmp_path, capsys):
+    write_job(tmp_path, "0", DEFAULT, {0: (1.0, 0.60)})
+    job = write_job(tmp_path, "1", L2, {}, technique="label_smoothing", status="not_applicable")
+    data = json.loads(job.read_text())
+    data.update(runs=[], reason="label_smoothing smooths class targets: dataset toy1d is a regression task")
+    job.write_text(json.dumps(data))
+    summary = show_leaderboard([tmp_path])
+    assert summary.statuses == {"completed": 1, "not_applicable": 1}
+    assert list(summary.board.technique) == ["none"]
+    out = capsys.readouterr().out
+    assert f"not applicable (not counted) label_smoothing {tmp_path / '1'}: label_smoothing smooths" in out
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "Not applicable to this data (not counted):" in md and "Unfinished jobs" not in md
+    assert f"- label_smoothing (`{tmp_path / '1'}`): label_smoothing smooths class targets" in md
 
 
 def test_files_name_the_config_and_both_hashes(tmp_path):

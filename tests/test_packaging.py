@@ -17,8 +17,13 @@ from pathlib import Path
 from tests.conftest import REPO
 
 # Not source: VCS, venv and cache dirs, build outputs, run outputs and the data cache.
-NOT_SOURCE = shutil.ignore_patterns(".*", "__pycache__", "*.egg-info", "build", "dist", "outputs", "multirun",
-                                    "data")
+# "data" (the data cache) only at the top: regbench/data is source.
+_IGNORED = shutil.ignore_patterns(".*", "__pycache__", "*.egg-info", "build", "dist", "outputs", "multirun")
+
+
+def NOT_SOURCE(directory: str, names: list[str]) -> set[str]:
+    top = Path(directory).resolve() == REPO.resolve()
+    return set(_IGNORED(directory, names)) | ({"data"} & set(names) if top else set())
 
 
 def run(*args: str, cwd: Path, env: dict | None = None, umask: int = -1) -> str:

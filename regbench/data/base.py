@@ -14,8 +14,10 @@ from regbench.config import ConfigError, check_number
 class Data:
     """Train / validation / test tensors of one dataset, already split.
 
-    x_*: (N, *input_shape) float32; y_*: (N,) int64 class labels. The validation split is carved
-    from the training set with a fixed seed, so every technique sees the same split.
+    x_*: (N, *input_shape) float32; y_*: (N,) int64 class labels for classification, float32 targets
+    (N,) or (N, D) for regression (the network then has 1 or D outputs; num_classes is unused, 0).
+    The validation split is carved from the training set with a fixed seed, so every technique sees
+    the same split.
     """
     name: str
     x_train: torch.Tensor
@@ -26,12 +28,20 @@ class Data:
     y_test: torch.Tensor
     num_classes: int
     modality: str  # signal | image | tabular: picks the default augmentations
+    task: str = "classification"  # classification | regression: picks the loss and the metrics
     # Inputs of training examples whose labels were dropped by n_train (unlabelled, for pretraining).
     x_unlabelled: torch.Tensor | None = None
     # The generator seed of a synthetic dataset's draw (MNIST-1D); None for data that is not drawn.
     generator_seed: int | None = None
     # The original label of each class (classes[k] is class k) where a file's labels were renumbered.
     classes: list | None = None
+
+    @property
+    def output_size(self) -> int:
+        """Outputs the network needs: one per class, or the regression targets' width (1 for scalar y)."""
+        if self.task == "regression":
+            return 1 if self.y_train.dim() == 1 else int(self.y_train.shape[1])
+        return self.num_classes
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -94,8 +104,13 @@ class SplitSettings:
         check_number("dataset.split_seed", self.split_seed, low=0, integer=True)
 
     def split(self, name: str, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-              num_classes: int, modality: str) -> Data:
-        """Validation split, labelled subset and label noise, all drawn from `split_seed` alone."""
+              num_classes: int, modality: str, task: str = "classification") -> Data:
+        """Validation split, labelled subset and label noise, all drawn from `split_seed` alone.
+
+        Regression targets (task='regression') are kept as float32 and take no label noise."""
+        if task == "regression" and self.label_noise:
+            raise ConfigError(f"dataset.label_noise={self.label_noise!r} is not allowed for {name}: a regression "
+                              "dataset has no classes to flip labels between; leave it 0")
         rng = np.random.default_rng(self.split_seed)
         order = rng.permutation(len(y))
         n_val = int(round(self.val_fraction * len(y)))
@@ -107,16 +122,17 @@ class SplitSettings:
                                   f"<= {len(train)} (the examples left after the validation split) or null")
             train, unlabelled = train[: self.n_train], train[self.n_train:]
         y_train = y[train].copy()
-        noisy = rng.random(len(train)) < self.label_noise
-        y_train[noisy] = rng.integers(0, num_classes, int(noisy.sum()))
+        if task == "classification":
+            noisy = rng.random(len(train)) < self.label_noise
+            y_train[noisy] = rng.integers(0, num_classes, int(noisy.sum()))
+        target = torch.int64 if task == "classification" else torch.float32
 
         def tensor(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
             return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype)
 
         return Data(name=name,
-                    x_train=tensor(x[train], torch.float32), y_train=tensor(y_train, torch.int64),
-                    x_val=tensor(x[val], torch.float32), y_val=tensor(y[val], torch.int64),
-                    x_test=tensor(x_test, torch.float32), y_test=tensor(y_test, torch.int64),
-                    num_classes=num_classes, modality=modality,
+                    x_train=tensor(x[train], torch.float32), y_train=tensor(y_train, target),
+                    x_val=tensor(x[val], torch.float32), y_val=tensor(y[val], target),
+                    x_test=tensor(x_test, torch.float32), y_test=tensor(y_test, target),
+                    num_classes=num_classes, modality=modality, task=task,
                     x_unlabelled=tensor(x[unlabelled], torch.float32))
-

@@ -23,12 +23,6 @@ def check_related_seed(key: str, generator_seed: int, data: Data) -> None:
                           "into pretraining")
 
 
-def require_mnist1d(key: str, data: Data) -> None:
-    """Pretraining data drawn from MNIST-1D only makes sense when the target is MNIST-1D."""
-    if data.name != "mnist1d":
-        raise ConfigError(f"{key} draws MNIST-1D data for pretraining: it needs dataset=mnist1d, not {data.name}")
-
-
 def generate(generator_seed: int, num_samples: int = 5000) -> dict[str, np.ndarray]:
     """The mnist1d package's generator with its default arguments (seed 42, 5000 = the published data;
     80% train, 20% test)."""

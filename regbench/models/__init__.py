@@ -6,9 +6,11 @@ from regbench.models.cnn1d import CNN1D
 from regbench.models.cnn2d import CNN2D
 from regbench.models.mlp import MLP
 from regbench.models.resnet import ResNet
+from regbench.models.shallow import Shallow
 
 MODELS = {
     "mlp": MLP,
+    "shallow": Shallow,
     "cnn1d": CNN1D,
     "cnn2d": CNN2D,
     "resnet": ResNet,

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from regbench.config import ConfigError, check_choice, check_number
 from regbench.data.base import Data
-from regbench.trainer.hooks import Regularizer
+from regbench.trainer.hooks import NotApplicable, Regularizer
 from regbench.trainer.streams import Streams
 
 SIGNAL_OPS = ("shift", "scale", "band_gain")
@@ -141,12 +141,12 @@ class Augment(Regularizer):
         super().bind(streams, data)
         allowed = DEFAULT_OPS.get(data.modality, ())
         if not allowed:
-            raise ConfigError(f"regularizer.augment has no ops for {data.modality} data ({data.name}): "
-                              f"augmentation needs signal or image data")
+            raise NotApplicable(f"regularizer.augment has no ops for {data.modality} data ({data.name}): "
+                                f"augmentation needs signal or image data")
         self.active_ops = tuple(self.ops) if self.ops else allowed
         for op in self.active_ops:
             if op not in allowed:
-                raise ConfigError(f"regularizer.augment.ops={list(self.active_ops)!r} is not allowed for "
+                raise NotApplicable(f"regularizer.augment.ops={list(self.active_ops)!r} is not allowed for "
                                   f"{data.modality} data ({data.name}): choose from {', '.join(allowed)}")
 
     def batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

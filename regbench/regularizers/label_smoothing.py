@@ -12,7 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from regbench.config import check_number
-from regbench.trainer.hooks import Regularizer
+from regbench.data.base import Data
+from regbench.trainer.hooks import NotApplicable, Regularizer
+from regbench.trainer.streams import Streams
 
 
 def as_probabilities(y: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:
@@ -35,6 +37,11 @@ class LabelSmoothing(Regularizer):
 
     def __post_init__(self) -> None:
         check_number("regularizer.label_smoothing.smoothing", self.smoothing, low=0.0, high=1.0)
+
+    def bind(self, streams: Streams, data: Data) -> None:
+        super().bind(streams, data)
+        if data.task != "classification":
+            raise NotApplicable(f"label_smoothing smooths class targets: dataset {data.name} is a {data.task} task")
 
     def batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.smoothing == 0:

@@ -1,6 +1,8 @@
 """Mixup: x' = λ·x + (1-λ)·x_j, y' = λ·y + (1-λ)·y_j, λ ~ Beta(α, α), j a random partner in the batch
 (Zhang et al. 2018, "mixup: Beyond Empirical Risk Minimization"; timm `data/mixup.py`).
 
+Classification mixes one-hot (or soft) targets; regression mixes the real-valued targets themselves.
+
 λ is drawn per example and per member, the partner from a per-member permutation of the batch. Beta
 comes from two Gamma draws, each made from the member's own normal/uniform streams (torch.distributions
 would read the global RNG).
@@ -81,5 +83,9 @@ class Mixup(Regularizer):
                           self.streams.uniform(self.stream("lambda-accept"), (B, 2, PROPOSALS)),
                           self.streams.uniform(self.stream("lambda-boost"), (B, 2))).to(x.dtype)  # (P, B)
         partner = self.streams.permutation(self.stream("partner"), B)                             # (P, B)
+        if self.data.task == "regression":
+            targets = y.to(x.dtype).reshape(*y.shape[:2], -1)                                     # (P, B, D)
+            mixed_x, mixed_y = mixup(x, targets, lam, partner)
+            return mixed_x, mixed_y.reshape(y.shape)
         targets = as_probabilities(y, self.data.num_classes, x.dtype)                             # (P, B, K)
         return mixup(x, targets, lam, partner)

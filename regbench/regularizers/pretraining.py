@@ -17,11 +17,18 @@ from torch import nn
 
 from regbench.config import check_choice, check_number
 from regbench.data.base import Data, check_no_test_inputs
-from regbench.data.mnist1d import check_related_seed, load_cached, require_mnist1d
+from regbench.data.mnist1d import check_related_seed, load_cached
 from regbench.models.base import ModelSpec, head_names
-from regbench.trainer.hooks import Params, Regularizer
+from regbench.trainer.hooks import NotApplicable, Params, Regularizer
 from regbench.trainer.loop import OPTIMIZERS, Objective, TrainerSettings, train_population
 from regbench.trainer.streams import Streams
+
+
+def require_mnist1d(key: str, data: Data) -> None:
+    """Pretraining data drawn from MNIST-1D only makes sense when the target is MNIST-1D."""
+    if data.name != "mnist1d":
+        raise NotApplicable(f"{key} draws MNIST-1D data for pretraining: it applies to dataset=mnist1d only, "
+                            f"not {data.name}")
 
 
 def transplant(fresh: Params, pretrained: Params, keep: list[str]) -> Params:
@@ -99,6 +106,9 @@ class SelfSupervised(PretrainedBody):
 
     def bind(self, streams: Streams, data: Data) -> None:
         super().bind(streams, data)
+        if data.modality == "tabular":
+            raise NotApplicable(f"regularizer.{self.name} masks or shifts positions of signal inputs: dataset "
+                                f"{data.name} has tabular features")
         if self.extra_unlabelled:
             require_mnist1d(f"regularizer.{self.name}.extra_unlabelled", data)
             check_related_seed(f"regularizer.{self.name}.extra_seed", self.extra_seed, data)

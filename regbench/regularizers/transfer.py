@@ -14,8 +14,8 @@ import torch
 
 from regbench.config import check_number
 from regbench.data.base import Data
-from regbench.data.mnist1d import check_related_seed, load_cached, require_mnist1d
-from regbench.regularizers.pretraining import PretrainedBody
+from regbench.data.mnist1d import check_related_seed, load_cached
+from regbench.regularizers.pretraining import PretrainedBody, require_mnist1d
 from regbench.trainer.hooks import Regularizer
 from regbench.trainer.loop import CLASSIFICATION, Objective
 from regbench.trainer.streams import Streams

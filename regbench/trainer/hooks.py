@@ -32,6 +32,13 @@ class TrainSet:
     labels: torch.Tensor
 
 
+class NotApplicable(Exception):
+    """Raised by a technique's `bind` when it does not apply to this data (label smoothing on a regression
+    task, signal augmentations on tabular inputs). Not a user error: the job is recorded as
+    `status: not_applicable` with this message as its reason, and a sweep counts it as neither a row nor
+    a failure."""
+
+
 class Regularizer:
     """A technique as a set of hooks; the defaults leave training untouched."""
 
@@ -46,7 +53,8 @@ class Regularizer:
 
     def bind(self, streams: Streams, data: Data) -> None:
         """Called once per population before training. Hooks draw randomness only from `streams`;
-        `data` (already on the training device) tells sizes, classes and modality."""
+        `data` (already on the training device) tells sizes, classes, task and modality. Raise
+        `NotApplicable(reason)` here when the technique has no meaning for this data."""
         self.streams = streams
         self.data = data
 

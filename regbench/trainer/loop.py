@@ -139,10 +139,41 @@ class Objective:
 CLASSIFICATION = Objective()
 
 
+class Regression(Objective):
+    """Mean squared error; the only metric is the loss (no accuracy). Targets: (B,) scalars or (B, D)."""
+
+    names = ("loss",)
+
+    def output_size(self, data: Data) -> int:
+        return data.output_size
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """outputs (B, D), targets (B,) or (B, D) -> mean squared error over batch and outputs."""
+        return F.mse_loss(outputs, targets.reshape(outputs.shape))
+
+    def metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        """outputs: (G, n, D) predictions of G predictors; targets: (n,) or (n, D). -> (G,) MSE."""
+        error = outputs - targets.reshape(outputs.shape[1:])
+        return {"loss": error.square().flatten(1).mean(1)}
+
+    def combine(self, outputs: torch.Tensor) -> torch.Tensor:
+        """(R, M, n, D) members' predictions -> (R, n, D) their mean."""
+        return outputs.mean(1)
+
+
+REGRESSION = Regression()
+OBJECTIVES = {"classification": CLASSIFICATION, "regression": REGRESSION}
+
+
+def objective_for(data: Data) -> Objective:
+    """The objective a dataset's task asks for."""
+    return OBJECTIVES[data.task]
+
+
 def build_population(spec: ModelSpec, data: Data, members: list[Member] | list[int], device: torch.device,
                      output_size: int | None = None) -> tuple[nn.Module, Params]:
     """One model per member, initialized from its own seed alone; returns (template, stacked params)."""
-    output_size = data.num_classes if output_size is None else output_size
+    output_size = data.output_size if output_size is None else output_size
     models = []
     for seed, member in as_members(members):
         # fork_rng: initialization draws from the member's own seed and leaves global RNG state alone.
@@ -211,14 +242,17 @@ def by_replicate(values: torch.Tensor, members: int) -> torch.Tensor:
 def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hooks: list[Regularizer],
                      seeds: list[int], device: torch.device,
                      on_epoch: Callable[[int, dict[str, torch.Tensor]], None] | None = None,
-                     objective: Objective = CLASSIFICATION,
+                     objective: Objective | None = None,
                      population: list[Member] | None = None) -> TrainResult:
     """Train every replicate seed (x ensemble member) together; regularizers plug in through hooks.
 
-    `population` (a pretraining stage) trains exactly these (seed, member) keys, each reported alone.
+    `objective` defaults to the one the dataset's task asks for (`objective_for`); a pretraining stage
+    passes its own. `population` (a pretraining stage) trains exactly these (seed, member) keys, each
+    reported alone.
     A member stops training (its parameters stay as they are) from the epoch after early stopping
     stopped it or its training loss turned non-finite; the others train on unchanged.
     """
+    objective = objective_for(data) if objective is None else objective
     hooks = sorted(hooks, key=lambda h: (h.order, h.name))
     M = max([h.ensemble_size() for h in hooks], default=1)
     if population is None:

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from regbench.config import ConfigError
+from regbench.trainer.hooks import NotApplicable
 from regbench.regularizers.augment import (Augment, band_gain, blur_image, flip_image, rotate_image,
                                            scale_signal, shift_signal)
 from tests.regularizers.helpers import bind_toy, end_to_end
@@ -33,8 +34,10 @@ def test_default_ops_follow_the_modality_and_mismatches_fail():
     assert bound([0]).active_ops == ("shift", "scale", "band_gain")
     assert bound([0], "image").active_ops == ("flip", "rotate", "blur")
     assert bound([0], ops=[]).active_ops == ("shift", "scale", "band_gain")
-    with pytest.raises(ConfigError, match="regularizer.augment.ops"):
-        bound([0], ops=["rotate"])
+    with pytest.raises(NotApplicable, match="regularizer.augment.ops"):
+        bound([0], ops=["rotate"])                                     # an image op on signal data
+    with pytest.raises(NotApplicable, match="no ops for tabular data"):
+        bound([0], "tabular")
     with pytest.raises(ConfigError, match="regularizer.augment.ops"):
         Augment(ops=["shear"])
     with pytest.raises(ConfigError, match="regularizer.augment.band_max_gain"):

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from regbench.config import ConfigError
-from regbench.data.mnist1d import require_mnist1d
 from regbench.experiment import Experiment
+from regbench.regularizers.pretraining import require_mnist1d
 from regbench.regularizers.transfer import source_task
+from regbench.trainer.hooks import NotApplicable
 from regbench.trainer import Streams, train_population
 from tests.regularizers.helpers import (CPU, assert_body_stays_pretrained, assert_fresh_head_on_pretrained_body,
                                         end_to_end, pretrained_start)
@@ -59,5 +60,5 @@ def test_transfer_end_to_end(make_cfg):
 def test_mnist1d_draws_need_an_mnist1d_target(make_cfg):
     data = Experiment.from_config(make_cfg()).dataset.load()
     require_mnist1d("regularizer=transfer", data)   # the target is MNIST-1D: allowed
-    with pytest.raises(ConfigError, match="regularizer=transfer .*dataset=mnist1d, not digits"):
+    with pytest.raises(NotApplicable, match="regularizer=transfer .*dataset=mnist1d only, not digits"):
         require_mnist1d("regularizer=transfer", dataclasses.replace(data, name="digits"))
