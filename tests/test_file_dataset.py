@@ -3,7 +3,6 @@ labels become 0..K-1; the task and modality are inferred; standardization uses t
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np

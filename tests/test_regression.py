@@ -10,7 +10,6 @@ import torch
 from regbench.data.base import Data
 from regbench.data.diabetes import Diabetes
 from regbench.data.toy1d import Toy1D, true_function
-from regbench.experiment import Experiment
 from regbench.models.shallow import Shallow
 from regbench.trainer.loop import CLASSIFICATION, REGRESSION, objective_for
 from tests.conftest import run_cli

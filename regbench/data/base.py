@@ -136,3 +136,25 @@ class SplitSettings:
                     x_test=tensor(x_test, torch.float32), y_test=tensor(y_test, target),
                     num_classes=num_classes, modality=modality, task=task,
                     x_unlabelled=tensor(x[unlabelled], torch.float32))
+
+
+@dataclass
+class HeldOutTest(SplitSettings):
+    """A dataset without an official test split: a fixed fraction is held out with `test_seed` alone,
+    before the validation / subset / label-noise split, so every job and technique tests on the same
+    examples whatever its `split_seed`."""
+    test_fraction: float = 0.2
+    test_seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_number("dataset.test_fraction", self.test_fraction, low=0.0, high=1.0, low_open=True,
+                     high_open=True)
+        check_number("dataset.test_seed", self.test_seed, low=0, integer=True)
+
+    def carve_test(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(x, y, x_test, y_test): the held-out test rows and the rest."""
+        order = np.random.default_rng(self.test_seed).permutation(len(y))
+        n_test = int(round(self.test_fraction * len(y)))
+        test, rest = order[:n_test], order[n_test:]
+        return x[rest], y[rest], x[test], y[test]

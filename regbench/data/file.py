@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import math
 import os
 import zipfile
 from dataclasses import dataclass
@@ -16,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from regbench.config import ConfigError, check_choice, check_number
-from regbench.data.base import Data, SplitSettings
-from regbench.data.tabular import carve_test, encode_labels, standardize
+from regbench.config import ConfigError, check_choice
+from regbench.data.base import Data, HeldOutTest
+from regbench.data.tabular import encode_labels, standardize
 
 TASKS = ("auto", "classification", "regression")
 MODALITIES = ("auto", "signal", "image", "tabular")
@@ -29,14 +28,13 @@ SUFFIXES = (".npz", ".csv")
 
 
 @dataclass
-class FileData(SplitSettings):
+class FileData(HeldOutTest):
+    """test_fraction / test_seed (HeldOutTest) apply only when the file has no x_test / y_test."""
     path: str = "???"
     task: str = "auto"
     modality: str = "auto"
     standardize: bool = True
     label_column: str | None = None   # csv only; null = the last column
-    test_fraction: float = 0.2        # used only when the file has no x_test / y_test
-    test_seed: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -45,8 +43,6 @@ class FileData(SplitSettings):
         check_choice("dataset.task", self.task, TASKS)
         check_choice("dataset.modality", self.modality, MODALITIES)
         check_choice("dataset.standardize", self.standardize, (True, False))
-        check_number("dataset.test_fraction", self.test_fraction, low=0.0, high=1.0, low_open=True, high_open=True)
-        check_number("dataset.test_seed", self.test_seed, low=0, integer=True)
         if self.task == "regression":
             raise ConfigError(f"dataset.task=regression is not supported yet in this version ({self.path})")
         file = self.file
@@ -75,7 +71,7 @@ class FileData(SplitSettings):
         modality = self.pick_modality(x)
         y, y_test_codes, classes = encode_labels(y, y_test)
         if x_test is None:
-            x, y, x_test, y_test_codes = carve_test(x, y, self.test_fraction, self.test_seed)
+            x, y, x_test, y_test_codes = self.carve_test(x, y)
         if len(classes) < 2:
             self.fail(f"y holds one class ({classes[0]!r}): classification needs at least 2")
         data = self.split(self.file.stem, x.astype(np.float32), y, x_test.astype(np.float32), y_test_codes,

@@ -1,4 +1,4 @@
-"""Shared steps of datasets read from arrays: labels to 0..K-1, a seeded test split, standardization."""
+"""Shared steps of datasets read from arrays: labels to 0..K-1, standardization."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,15 +7,6 @@ import numpy as np
 import torch
 
 from regbench.data.base import Data
-
-
-def carve_test(x: np.ndarray, y: np.ndarray, test_fraction: float, test_seed: int
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(x, y, x_test, y_test): a fixed test split drawn from `test_seed` alone, before any other split."""
-    order = np.random.default_rng(test_seed).permutation(len(y))
-    n_test = int(round(test_fraction * len(y)))
-    test, rest = order[:n_test], order[n_test:]
-    return x[rest], y[rest], x[test], y[test]
 
 
 def encode_labels(y: np.ndarray, y_test: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, list]:
@@ -30,15 +21,20 @@ def encode_labels(y: np.ndarray, y_test: np.ndarray | None = None) -> tuple[np.n
     return codes[: len(y)], test_codes, [c.item() if hasattr(c, "item") else c for c in classes]
 
 
-def standardize(data: Data) -> Data:
-    """Every input position shifted and scaled by the mean and std of the *training* inputs only, so
-    nothing of the validation or test inputs leaks into training. A constant position is only shifted."""
-    mean = data.x_train.mean(0, keepdim=True)                   # (1, *input_shape)
-    std = data.x_train.std(0, keepdim=True).nan_to_num(1.0)
-    std = torch.where(std > 0, std, torch.ones_like(std))
+def standardize(data: Data, targets: bool = False) -> Data:
+    """Every input position (and with `targets`, every regression target column) shifted and scaled by
+    the mean and std of the *training* rows only, so nothing of the validation or test rows leaks into
+    training. A constant position is only shifted."""
+    def scaler(train: torch.Tensor):
+        mean = train.mean(0, keepdim=True)                      # (1, *shape)
+        std = train.std(0, keepdim=True).nan_to_num(1.0)
+        std = torch.where(std > 0, std, torch.ones_like(std))
+        return lambda t: None if t is None else (t - mean) / std
 
-    def scale(x: torch.Tensor | None) -> torch.Tensor | None:
-        return None if x is None else (x - mean) / std
-
-    return dataclasses.replace(data, x_train=scale(data.x_train), x_val=scale(data.x_val),
-                               x_test=scale(data.x_test), x_unlabelled=scale(data.x_unlabelled))
+    x = scaler(data.x_train)
+    scaled = dict(x_train=x(data.x_train), x_val=x(data.x_val), x_test=x(data.x_test),
+                  x_unlabelled=x(data.x_unlabelled))
+    if targets:
+        y = scaler(data.y_train)
+        scaled.update(y_train=y(data.y_train), y_val=y(data.y_val), y_test=y(data.y_test))
+    return dataclasses.replace(data, **scaled)
