@@ -18,7 +18,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from regbench import identity, jobs
+from regbench import identity, jobs, plugins
 from regbench.config import CONF_DIR, ConfigError, check_choice
 from regbench.experiment import Experiment, job_record, run_job
 from regbench.trainer.hooks import NotApplicable
@@ -229,6 +229,7 @@ def main() -> None:
     from regbench.leaderboard import LeaderboardCallback
 
     try:
+        plugins.load()  # here, so that a broken plug-in stops a sweep with one line before any job starts
         hydra_entry()
     except (ConfigError, HydraException, OmegaConfBaseException) as error:
         fail(error)

@@ -6,6 +6,7 @@ values, so a bad value fails before training with one line naming the key and wh
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +29,15 @@ def _job_dir_name(*, _root_: DictConfig) -> str:
 
 # ${regbench_job:} in conf/hydra/regbench.yaml names a sweep job's dir by its identity.
 OmegaConf.register_new_resolver("regbench_job", _job_dir_name, replace=True)
+
+
+def _plugins_help() -> str:
+    from regbench.plugins import help_text  # only `--help` lists them
+    return help_text()
+
+
+# ${regbench_plugins:} in conf/hydra/regbench.yaml's help template lists the installed plug-ins.
+OmegaConf.register_new_resolver("regbench_plugins", _plugins_help, replace=True)
 
 
 def _open_regularizer_node() -> DictConfig:
@@ -106,8 +116,36 @@ def build_named(key: str, registry: Mapping[str, type], node: Mapping | DictConf
     return build(key, registry[name], values)
 
 
-@lru_cache(maxsize=None)
+def search_path() -> tuple[tuple[str, str], ...]:
+    """(schema, path) of each config source of this Hydra run, in Hydra's order: conf/, then --config-dir
+    and hydra.searchpath dirs. Outside a run (a test that composes) conf/ alone."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return (("file", str(CONF_DIR)),)
+    return tuple((source.schema, source.path) for source in HydraConfig.get().runtime.config_sources)
+
+
 def option_file(group: str, option: str) -> dict:
-    """conf/<group>/<option>.yaml as plain containers, interpolations unresolved ({} if absent)."""
-    path = CONF_DIR / group / f"{option}.yaml"
-    return OmegaConf.to_container(OmegaConf.load(path)) if path.exists() else {}
+    """<group>/<option>.yaml as plain containers, interpolations unresolved ({} if absent), from the first
+    config dir on the search path that holds it, as Hydra picks it (a plug-in's under --config-dir too)."""
+    return _option_file(search_path(), group, option)
+
+
+@lru_cache(maxsize=None)
+def _option_file(sources: tuple[tuple[str, str], ...], group: str, option: str) -> dict:
+    relative = f"{group}/{option}.yaml".lstrip("/")
+    for schema, path in sources:
+        if schema == "file":
+            file = Path(path) / relative
+        elif schema == "pkg":  # a package's folder: hydra.searchpath=[pkg://mypkg.conf]
+            try:
+                file = importlib.resources.files(path.replace("/", ".")).joinpath(relative)
+            except (ModuleNotFoundError, ValueError, TypeError):
+                continue
+        else:  # structured: the ConfigStore holds no option files (only regbench_base)
+            continue
+        if file.is_file():
+            with file.open(encoding="utf-8") as stream:
+                return OmegaConf.to_container(OmegaConf.load(stream))
+    return {}

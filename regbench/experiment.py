@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 import regbench
 from regbench.config import ConfigError, build, build_named, check_choice, check_number, option_file, plain
-from regbench import identity
+from regbench import identity, plugins
 from regbench.identity import selected_techniques, technique_label
 from regbench.data import DATASETS
 from regbench.models import MODELS
@@ -76,6 +76,7 @@ class Experiment:
     @classmethod
     def from_config(cls, cfg: DictConfig) -> "Experiment":
         """Validate every group before any training starts; a bad value raises ConfigError."""
+        plugins.load()  # the registries below include the installed plug-ins
         check_top_level(cfg)
         check_choice("force", cfg.force, (True, False))
         identity.baseline_config(cfg)  # checks the `baseline` values
