@@ -213,3 +213,13 @@ def test_a_broken_plugin_stops_the_command_with_one_line_and_exit_2(tmp_path):
         "regbench: error: entry point regbench.datasets:digits = demo_broken:Digits (distribution demo-broken "
         "0.1) takes the name of the built-in dataset digits: rename the entry point"]
     assert not (tmp_path / "sweep").exists()  # stopped before any job
+
+
+def test_option_files_are_read_from_the_first_config_dir_holding_them_as_hydra_picks_them(tmp_path):
+    from regbench.config import CONF_DIR, _option_file
+
+    mine = write(tmp_path, {"dataset/digits.yaml": "name: digits\ntest_fraction: 0.5\n", **OPTION_FILES})
+    sources = (("pkg", "hydra.conf"), ("file", str(CONF_DIR)), ("file", str(mine)), ("structured", ""))
+    assert _option_file(sources, "dataset", "digits")["test_fraction"] == 0.2   # conf/ comes first
+    assert _option_file(sources, "regularizer", "shrink") == {"name": "shrink", "factor": 1.0}
+    assert _option_file(sources, "model", "nowhere") == {}
