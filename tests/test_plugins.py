@@ -195,6 +195,7 @@ def broken_site(root: Path, group: str, entry: str) -> Path:
 def test_a_broken_plugin_is_refused_naming_its_entry_point_and_distribution(tmp_path, monkeypatch, group,
                                                                            entry, says):
     monkeypatch.syspath_prepend(str(broken_site(tmp_path, group, entry)))
+    monkeypatch.setattr(plugins, "_loaded", False)  # an earlier test's job may have loaded (none) already
     before = [dict(registry) for registry in (DATASETS, MODELS, REGULARIZERS)]
     with pytest.raises(ConfigError) as caught:
         plugins.load()
