@@ -51,7 +51,7 @@ def test_the_data_guard_alone_catches_a_draw_that_shares_the_targets_seed(make_c
     """Draws of one seed share their first examples of class 0, each draw normalized by its own mean and
     std: no exact copies, yet the same test examples (10 of them for a 600-example source)."""
     target = Experiment.from_config(make_cfg("dataset.generator_seed=1")).dataset.load()
-    source = source_task(make_cfg().dataset.data_dir, 1, 600, permute_labels=True)
+    source = source_task(make_cfg().dataset.data_dir, 1, 600)
     assert not set(map(tuple, source.x_train.tolist())) & set(map(tuple, target.x_test.tolist()))
     with pytest.raises(ConfigError, match=r"^regularizer\.transfer: 10 of the 1000 test inputs"):
         check_no_test_inputs("regularizer.transfer", source.x_train, target)
@@ -72,7 +72,8 @@ def start_stage(make_cfg, overrides, plant):
 
 
 def test_the_data_guard_refuses_test_inputs_planted_in_the_source(make_cfg):
-    source = source_task(make_cfg().dataset.data_dir, 1, 600, permute_labels=True)
+    (hook,) = Experiment.from_config(make_cfg(*TRANSFER)).regularizers
+    source = source_task(make_cfg().dataset.data_dir, 1, 600, hook.generator_changes())
 
     def plant(data):   # seven source inputs among the target's test inputs (seeds 1 and 42 differ)
         return torch.cat([source.x_train[:7], data.x_test[7:]])

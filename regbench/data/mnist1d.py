@@ -23,14 +23,30 @@ def check_related_seed(key: str, generator_seed: int, data: Data) -> None:
                           "into pretraining")
 
 
-def generate(generator_seed: int, num_samples: int = 5000) -> dict[str, np.ndarray]:
-    """The mnist1d package's generator with its default arguments (seed 42, 5000 = the published data;
-    80% train, 20% test)."""
+# Arguments of the mnist1d generator that a pretraining source may change, with the published values.
+GENERATOR_DEFAULTS = {"scale_coeff": 0.4, "max_translation": 48, "corr_noise_scale": 0.25,
+                      "iid_noise_scale": 0.02, "shear_scale": 0.75}
+
+
+def generator_changes(changes: dict[str, float] | None) -> dict[str, float]:
+    """The entries of `changes` that differ from GENERATOR_DEFAULTS, in a fixed (sorted) order."""
+    changes = changes or {}
+    unknown = sorted(set(changes) - set(GENERATOR_DEFAULTS))
+    assert not unknown, f"not mnist1d generator arguments: {unknown}"
+    return {key: changes[key] for key in sorted(changes) if changes[key] != GENERATOR_DEFAULTS[key]}
+
+
+def generate(generator_seed: int, num_samples: int = 5000,
+             changes: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+    """The mnist1d package's generator (seed 42, 5000 = the published data; 80% train, 20% test), its
+    default arguments but for `changes` (keys of GENERATOR_DEFAULTS)."""
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()
     args.seed = generator_seed
     args.num_samples = num_samples
+    for key, value in generator_changes(changes).items():
+        setattr(args, key, value)
     # make_dataset seeds numpy's global RNG; keep that from leaking into the rest of the process.
     state = np.random.get_state()
     try:
@@ -40,15 +56,22 @@ def generate(generator_seed: int, num_samples: int = 5000) -> dict[str, np.ndarr
     return {key: np.asarray(raw[key]) for key in ("x", "y", "x_test", "y_test")}
 
 
-def load_cached(data_dir: str, generator_seed: int, num_samples: int = 5000) -> dict[str, np.ndarray]:
-    """Generate once per (seed, size), then read the .npz; written atomically (parallel jobs)."""
-    directory = Path(os.path.expanduser(data_dir))
+def cache_name(generator_seed: int, num_samples: int = 5000, changes: dict[str, float] | None = None) -> str:
+    """The draw's file name: its seed, its size unless 5000, and every changed generator argument."""
     size = "" if num_samples == 5000 else f"_n{num_samples}"
-    path = directory / f"mnist1d_seed{generator_seed}{size}.npz"
+    changed = "".join(f"_{key}{value:g}" for key, value in generator_changes(changes).items())
+    return f"mnist1d_seed{generator_seed}{size}{changed}.npz"
+
+
+def load_cached(data_dir: str, generator_seed: int, num_samples: int = 5000,
+                changes: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+    """Generate once per (seed, size, changed arguments), then read the .npz; written atomically
+    (parallel jobs)."""
+    path = Path(os.path.expanduser(data_dir)) / cache_name(generator_seed, num_samples, changes)
     if path.exists():
         with np.load(path) as stored:
             return {key: stored[key] for key in stored.files}
-    arrays = generate(generator_seed, num_samples)
+    arrays = generate(generator_seed, num_samples, changes)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     write_atomic(path, buffer.getvalue())

@@ -4,6 +4,8 @@ Signals: circular shift, amplitude scale, frequency-band gain (rfft → gain on 
 images: horizontal flip, rotation, Gaussian blur. UDL 9.3.8 (augmentation) and notebook 9.5, whose
 MNIST-1D recipe is a circular shift plus an amplitude scale; the band gain is the audio trick of
 Park et al. 2019 (SpecAugment) / Salamon & Bello 2017, done on the Fourier coefficients of the 1-D signal.
+Two signal ops run only when listed: slope (add a linear ramp) and offset (add a constant), the views of
+the MNIST-1D repo's SimCLR example (used by `ssl_contrastive`).
 
 Each op is a pure function of the batch and explicit per-example parameters, the identity at zero
 strength; the hook draws those parameters from `self.streams`, so every member sees its own draws.
@@ -26,6 +28,9 @@ from regbench.trainer.streams import Streams
 SIGNAL_OPS = ("shift", "scale", "band_gain")
 IMAGE_OPS = ("flip", "rotate", "blur")
 DEFAULT_OPS = {"signal": SIGNAL_OPS, "image": IMAGE_OPS}
+# Signal ops that run only when listed in `ops` (the contrastive views' ramp and level changes).
+SIGNAL_EXTRA_OPS = ("slope", "offset")
+ALLOWED_OPS = {"signal": SIGNAL_OPS + SIGNAL_EXTRA_OPS, "image": IMAGE_OPS}
 
 
 def per_example(values: torch.Tensor, x: torch.Tensor, lead: int = 2) -> torch.Tensor:
@@ -59,6 +64,19 @@ def band_gain(x: torch.Tensor, start: torch.Tensor, width: torch.Tensor, gain: t
     inside = (bins >= lo) & (bins < lo + per_example(width, x))           # (P, B, 1.., bins)
     factor = torch.where(inside, per_example(gain, x), torch.ones_like(per_example(gain, x)))
     return torch.fft.irfft(spectrum * factor, n=L, dim=-1)
+
+
+def slope_signal(x: torch.Tensor, slopes: torch.Tensor) -> torch.Tensor:
+    """Add a linear ramp along the last axis: x'[t] = x[t] + slope · (t / (L - 1) − 1/2), one slope per
+    example ((P, B)); the ramp rises by `slope` over the signal and is 0 at its centre."""
+    L = x.shape[-1]
+    ramp = torch.linspace(-0.5, 0.5, L, device=x.device, dtype=x.dtype)   # (L,)
+    return x + per_example(slopes, x) * ramp
+
+
+def offset_signal(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """Add a constant level: x' = x + offset, one offset per example ((P, B))."""
+    return x + per_example(offsets, x)
 
 
 # ---- images: x (P, B, C, H, W) or (P, B, H, W); parameters (P, B) --------------------------------
@@ -119,6 +137,8 @@ class Augment(Regularizer):
     flip_prob: float = 0.5         # flip: probability of a horizontal mirror
     max_degrees: float = 15.0      # rotate: angle uniform in [-max_degrees, max_degrees]
     max_sigma: float = 1.0         # blur: sigma uniform in [0, max_sigma] pixels
+    max_slope: float = 1.0         # slope: ramp rise uniform in [-max_slope, max_slope] over the signal
+    max_offset: float = 0.5        # offset: level uniform in [-max_offset, max_offset]
     name: ClassVar[str] = "augment"
     order: ClassVar[int] = 10      # input transforms run before target transforms (mixup, smoothing)
 
@@ -128,7 +148,7 @@ class Augment(Regularizer):
             if not isinstance(self.ops, list):
                 raise ConfigError(f"{key}.ops={self.ops!r} is not allowed: expected a list of op names or null")
             for op in self.ops:
-                check_choice(f"{key}.ops", op, SIGNAL_OPS + IMAGE_OPS)
+                check_choice(f"{key}.ops", op, SIGNAL_OPS + SIGNAL_EXTRA_OPS + IMAGE_OPS)
         check_number(f"{key}.max_shift", self.max_shift, low=0, integer=True)
         check_number(f"{key}.scale_range", self.scale_range, low=0.0, high=1.0, high_open=True)
         check_number(f"{key}.band_max_gain", self.band_max_gain, low=1.0)
@@ -136,6 +156,8 @@ class Augment(Regularizer):
         check_number(f"{key}.flip_prob", self.flip_prob, low=0.0, high=1.0)
         check_number(f"{key}.max_degrees", self.max_degrees, low=0.0, high=180.0)
         check_number(f"{key}.max_sigma", self.max_sigma, low=0.0)
+        check_number(f"{key}.max_slope", self.max_slope, low=0.0)
+        check_number(f"{key}.max_offset", self.max_offset, low=0.0)
 
     def bind(self, streams: Streams, data: Data) -> None:
         super().bind(streams, data)
@@ -145,9 +167,9 @@ class Augment(Regularizer):
                                 f"augmentation needs signal or image data")
         self.active_ops = tuple(self.ops) if self.ops else allowed
         for op in self.active_ops:
-            if op not in allowed:
+            if op not in ALLOWED_OPS[data.modality]:
                 raise NotApplicable(f"regularizer.augment.ops={list(self.active_ops)!r} is not allowed for "
-                                  f"{data.modality} data ({data.name}): choose from {', '.join(allowed)}")
+                                  f"{data.modality} data ({data.name}): choose from {', '.join(ALLOWED_OPS[data.modality])}")
 
     def batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         B = x.shape[1]
@@ -170,6 +192,12 @@ class Augment(Regularizer):
         start = torch.floor(v * (bins - width + 1)).long()
         gain = torch.exp(math.log(self.band_max_gain) * (2 * w - 1))
         return band_gain(x, start, width, gain)
+
+    def _slope(self, x, u, _v, _w):
+        return slope_signal(x, self.max_slope * (2 * u - 1))
+
+    def _offset(self, x, u, _v, _w):
+        return offset_signal(x, self.max_offset * (2 * u - 1))
 
     def _flip(self, x, u, _v, _w):
         return flip_image(x, u < self.flip_prob)

@@ -20,7 +20,7 @@ from regbench.data.base import Data, check_no_test_inputs
 from regbench.data.mnist1d import check_related_seed, load_cached
 from regbench.models.base import ModelSpec, head_names
 from regbench.trainer.hooks import NotApplicable, Params, Regularizer
-from regbench.trainer.loop import OPTIMIZERS, Objective, TrainerSettings, train_population
+from regbench.trainer.loop import OPTIMIZERS, SCHEDULES, Objective, TrainerSettings, train_population
 from regbench.trainer.streams import Streams
 
 
@@ -43,6 +43,7 @@ class PretrainedBody(Regularizer):
     freeze: bool = False
     pretrain_optimizer: str | None = None  # null: the trainer's optimizer
     pretrain_lr: float | None = None       # null: the trainer's learning rate
+    pretrain_lr_schedule: str | None = None  # null: the trainer's schedule
     technique = False
     spec: ModelSpec | None = field(default=None, init=False, repr=False)
     head: list[str] = field(default_factory=list, init=False, repr=False)
@@ -53,10 +54,16 @@ class PretrainedBody(Regularizer):
         check_choice(f"regularizer.{self.name}.pretrain_optimizer", self.pretrain_optimizer, (None, *OPTIMIZERS))
         check_number(f"regularizer.{self.name}.pretrain_lr", self.pretrain_lr, low=0.0, low_open=True,
                      optional=True)
+        check_choice(f"regularizer.{self.name}.pretrain_lr_schedule", self.pretrain_lr_schedule, (None, *SCHEDULES))
 
     def stage(self) -> tuple[Data, Objective, list[Regularizer]]:
         """The pretraining data, objective and hooks."""
         raise NotImplementedError
+
+    def stage_spec(self, spec: ModelSpec) -> ModelSpec:
+        """The network the stage trains: the fine-tune's own, unless a subclass adds a pretraining-only
+        head after its output layer (dropped by `transplant`, which keeps only the fine-tune's names)."""
+        return spec
 
     def model(self, spec: ModelSpec) -> ModelSpec:
         self.spec = spec
@@ -66,11 +73,13 @@ class PretrainedBody(Regularizer):
         data, objective, hooks = self.stage()
         check_no_test_inputs(f"regularizer.{self.name}", data.x_train, self.data)
         optimizer = self.pretrain_optimizer or settings.optimizer
-        # the trainer's momentum is an SGD setting: it carries over only to an SGD stage
+        # the trainer's momentum is an SGD setting: it carries over only to an SGD stage; the stage's
+        # metrics are not reported, so it evaluates once, at its end
         stage_settings = dataclasses.replace(
             settings, epochs=self.pretrain_epochs, steps=None, optimizer=optimizer,
-            lr=self.pretrain_lr or settings.lr, momentum=settings.momentum if optimizer == "sgd" else None)
-        pretrained = train_population(self.spec, data, stage_settings, hooks, [], self.streams.device,
+            lr=self.pretrain_lr or settings.lr, momentum=settings.momentum if optimizer == "sgd" else None,
+            lr_schedule=self.pretrain_lr_schedule or settings.lr_schedule, eval_every=self.pretrain_epochs)
+        pretrained = train_population(self.stage_spec(self.spec), data, stage_settings, hooks, [], self.streams.device,
                                       objective=objective, population=self.streams.members)
         self.head = head_names(model)
         return transplant(params, pretrained.params, keep=self.head)

@@ -1,22 +1,28 @@
 """Contrastive self-supervised pretraining (SimCLR, Chen et al. 2020; UDL 9.3.7): two augmented views
-of each unlabelled training input, the network's output z as the projection, and the NT-Xent loss over
+of each unlabelled training input, a projection z of the body's features, and the NT-Xent loss over
 the 2B views of a batch, L = −(1/2B) Σ_i log[exp(s(i, i⁺)/τ) / Σ_{k≠i} exp(s(i, k)/τ)] with s the cosine
 similarity and i⁺ = i ± B the other view of the same input; then a fresh output layer is fine-tuned on
-the labels (or linear-probed, `probe`: body frozen). The views come from the `augment` technique.
-Never sees test inputs.
+the labels (or linear-probed, `probe`: body frozen). The views come from the `augment` technique's ops
+(for MNIST-1D, as in its repo's SimCLR example: shift, linear ramp, offset). The projection is the
+network's output layer widened to `projection_hidden` units, a ReLU and a linear layer to
+`projection_dim` (SimCLR's MLP head), or with projection_hidden=0 the output layer alone; either way it
+is dropped for the fine-tune. Never sees test inputs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from regbench.config import check_choice, check_number
+from regbench.config import ConfigError, check_choice, check_number
 from regbench.data.base import Data
-from regbench.regularizers.augment import Augment
+from regbench.models.base import ModelSpec
+from regbench.regularizers.augment import ALLOWED_OPS, Augment
 from regbench.regularizers.pretraining import SelfSupervised, unlabelled_stage_data
-from regbench.trainer.hooks import Regularizer
+from regbench.trainer.hooks import NotApplicable, Regularizer
 from regbench.trainer.loop import Objective
 from regbench.trainer.streams import Streams
 
@@ -75,20 +81,46 @@ class View(Augment):
 
 @dataclass
 class TwoViews(Regularizer):
-    """The pretraining stage's batch hook: x (P, B, ...) -> [view 1; view 2] (P, 2B, ...)."""
-    max_shift: int
+    """The pretraining stage's batch hook: x (P, B, ...) -> [view 1; view 2] (P, 2B, ...).
+    `augment` holds the views' Augment settings (ops and strengths)."""
+    augment: dict = field(default_factory=dict)
     name = "ssl_contrastive"
     technique = False
 
     def bind(self, streams: Streams, data: Data) -> None:
         super().bind(streams, data)
-        self.views = [View(max_shift=self.max_shift, purpose=p) for p in ("view1", "view2")]
+        self.views = [View(**self.augment, purpose=p) for p in ("view1", "view2")]
         for view in self.views:
             view.bind(streams, data)
 
     def batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         first, second = (view.batch(x, y)[0] for view in self.views)
         return torch.cat([first, second], dim=1), torch.cat([y, y], dim=1)
+
+
+@dataclass
+class ProjectionHead(ModelSpec):
+    """`body`'s network with its output layer widened to `hidden` units, then ReLU and Linear(hidden, out).
+
+    Built as one nn.Sequential whose first modules keep the body's names, so `transplant` carries the
+    body over and drops the head (the widened output layer and the two appended modules)."""
+    body: ModelSpec | None = None
+    hidden: int = 128
+    name: ClassVar[str] = "projection_head"
+    input_shapes: ClassVar[str] = "the body's"
+
+    def accepts(self, input_shape: tuple[int, ...]) -> bool:
+        return self.body.accepts(input_shape)
+
+    def check_input(self, data_name: str, input_shape: tuple[int, ...]) -> None:
+        self.body.check_input(data_name, input_shape)
+
+    def build(self, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+        network = self.body.build(input_shape, self.hidden)
+        assert isinstance(network, nn.Sequential), "a projection head extends an nn.Sequential network"
+        last = nn.Linear(self.hidden, num_classes)
+        self.body.initialize(last)
+        return nn.Sequential(*network, nn.ReLU(), last)
 
 
 def no_targets(x: torch.Tensor) -> torch.Tensor:
@@ -98,24 +130,55 @@ def no_targets(x: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class SSLContrastive(SelfSupervised):
-    temperature: float = 0.2
+    temperature: float = 0.5
     projection_dim: int = 32
+    projection_hidden: int = 0
     probe: bool = False
-    max_shift: int = 20
+    view_ops: list[str] = field(default_factory=lambda: ["shift", "slope", "offset"])
+    max_shift: int = 10
+    max_slope: float = 1.0
+    max_offset: float = 0.5
     pretrain_optimizer: str | None = "adam"
     pretrain_lr: float | None = 1e-3
+    pretrain_lr_schedule: str | None = "none"
+    pretrain_epochs: int = 50
     extra_unlabelled: int = 16000
     name = "ssl_contrastive"
     technique = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_number("regularizer.ssl_contrastive.temperature", self.temperature, low=0.0, low_open=True)
-        check_number("regularizer.ssl_contrastive.projection_dim", self.projection_dim, low=1, integer=True)
-        check_choice("regularizer.ssl_contrastive.probe", self.probe, (True, False))
-        check_number("regularizer.ssl_contrastive.max_shift", self.max_shift, low=0, integer=True)
+        key = "regularizer.ssl_contrastive"
+        check_number(f"{key}.temperature", self.temperature, low=0.0, low_open=True)
+        check_number(f"{key}.projection_dim", self.projection_dim, low=1, integer=True)
+        check_number(f"{key}.projection_hidden", self.projection_hidden, low=0, integer=True)
+        check_choice(f"{key}.probe", self.probe, (True, False))
+        if not isinstance(self.view_ops, list) or not self.view_ops:
+            raise ConfigError(f"{key}.view_ops={self.view_ops!r} is not allowed: expected a non-empty list of "
+                              f"augment ops ({', '.join(ALLOWED_OPS['signal'] + ALLOWED_OPS['image'])})")
+        for op in self.view_ops:
+            check_choice(f"{key}.view_ops", op, ALLOWED_OPS["signal"] + ALLOWED_OPS["image"])
+        check_number(f"{key}.max_shift", self.max_shift, low=0, integer=True)
+        check_number(f"{key}.max_slope", self.max_slope, low=0.0)
+        check_number(f"{key}.max_offset", self.max_offset, low=0.0)
         self.freeze = self.freeze or self.probe
+
+    def bind(self, streams: Streams, data: Data) -> None:
+        super().bind(streams, data)
+        allowed = ALLOWED_OPS.get(data.modality, ())
+        wrong = [op for op in self.view_ops if op not in allowed]
+        if wrong:
+            raise NotApplicable(f"regularizer.ssl_contrastive.view_ops={self.view_ops!r}: {', '.join(wrong)} "
+                                f"not for {data.modality} data ({data.name}); choose from {', '.join(allowed)}")
+
+    def views(self) -> dict:
+        """The views' Augment settings: the ops, and the strengths this technique sets."""
+        return {"ops": list(self.view_ops), "max_shift": self.max_shift, "max_slope": self.max_slope,
+                "max_offset": self.max_offset}
+
+    def stage_spec(self, spec: ModelSpec) -> ModelSpec:
+        return ProjectionHead(body=spec, hidden=self.projection_hidden) if self.projection_hidden else spec
 
     def stage(self) -> tuple[Data, Objective, list[Regularizer]]:
         return (unlabelled_stage_data(self.data, self.unlabelled(), no_targets),
-                Contrastive(self.temperature, self.projection_dim), [TwoViews(self.max_shift)])
+                Contrastive(self.temperature, self.projection_dim), [TwoViews(self.views())])

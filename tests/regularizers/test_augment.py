@@ -5,8 +5,8 @@ import torch
 
 from regbench.config import ConfigError
 from regbench.trainer.hooks import NotApplicable
-from regbench.regularizers.augment import (Augment, band_gain, blur_image, flip_image, rotate_image,
-                                           scale_signal, shift_signal)
+from regbench.regularizers.augment import (Augment, band_gain, blur_image, flip_image, offset_signal, rotate_image,
+                                           scale_signal, shift_signal, slope_signal)
 from tests.regularizers.helpers import bind_toy, end_to_end
 
 
@@ -125,3 +125,32 @@ def test_drawn_shifts_cover_exactly_the_allowed_range():
     for s in range(-2, 3):
         chosen = shifts == s
         torch.testing.assert_close(out[chosen], torch.roll(x[chosen], s, dims=-1))
+
+
+def test_slope_and_offset_are_the_identity_at_zero_and_add_a_ramp_and_a_level():
+    x = torch.randn(2, 3, 40)
+    torch.testing.assert_close(slope_signal(x, torch.zeros(2, 3)), x)
+    torch.testing.assert_close(offset_signal(x, torch.zeros(2, 3)), x)
+    slopes = torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]])
+    added = slope_signal(x, slopes) - x                                  # a straight line per example
+    torch.testing.assert_close(added[..., -1] - added[..., 0], slopes)  # rises by `slope` over the signal
+    torch.testing.assert_close(added.diff(dim=-1), (slopes / 39)[..., None].expand(2, 3, 39))
+    torch.testing.assert_close(added.mean(-1), torch.zeros(2, 3), atol=1e-6, rtol=0)   # centred: no level
+    offsets = torch.tensor([[0.5, -1.0, 2.0], [0.0, 0.1, -0.3]])
+    torch.testing.assert_close(offset_signal(x, offsets) - x, offsets[..., None].expand(2, 3, 40))
+
+
+def test_slope_and_offset_run_only_when_listed_and_only_on_signals():
+    assert "slope" not in bound([0]).active_ops and "offset" not in bound([0]).active_ops
+    x = torch.zeros(2, 500, 40)
+    y = torch.zeros(2, 500, dtype=torch.long)
+    zero, _ = bound([0, 1], ops=["slope", "offset"], max_slope=0.0, max_offset=0.0).batch(x, y)
+    assert torch.equal(zero, x)
+    out, _ = bound([0, 1], ops=["slope", "offset"], max_slope=2.0, max_offset=0.5).batch(x, y)
+    rise, level = out[..., -1] - out[..., 0], out.mean(-1)
+    assert rise.abs().max() <= 2.0 + 1e-5 and rise.abs().max() > 1.8      # drawn in [-max_slope, max_slope]
+    assert level.abs().max() <= 0.5 + 1e-6 and level.abs().max() > 0.45
+    with pytest.raises(NotApplicable, match="regularizer.augment.ops.*choose from flip, rotate, blur"):
+        bound([0], "image", ops=["slope"])
+    with pytest.raises(ConfigError, match="regularizer.augment.max_slope"):
+        Augment(max_slope=-1.0)

@@ -7,8 +7,9 @@ import torch
 from regbench.config import ConfigError
 from regbench.experiment import Experiment
 from regbench.regularizers.pretraining import unlabelled_stage_data
-from regbench.regularizers.ssl_contrastive import (no_targets, Contrastive, TwoViews, nt_xent,
+from regbench.regularizers.ssl_contrastive import (no_targets, Contrastive, ProjectionHead, TwoViews, nt_xent,
                                                    self_contrast)
+from regbench.trainer.hooks import NotApplicable
 from regbench.trainer import Streams, train_population
 from tests.regularizers.helpers import (CPU, assert_body_stays_pretrained, assert_fresh_head_on_pretrained_body,
                                         end_to_end, pretrained_start)
@@ -47,7 +48,7 @@ def test_views_differ_per_member_and_reproduce_from_the_seed(make_cfg):
     y = torch.zeros(2, 6, dtype=torch.int64)
 
     def views(members):
-        hook = TwoViews(max_shift=4)
+        hook = TwoViews({"ops": ["shift", "slope", "offset"], "max_shift": 4})
         hook.bind(Streams(members, CPU), data)
         return hook.batch(x, y)
 
@@ -74,8 +75,9 @@ def test_fine_tune_starts_from_the_pretrained_body_with_a_fresh_head(make_cfg):
     experiment, data, hook, fresh, started = pretrained_start(make_cfg, SMALL, members)
     assert hook.head == ["5.weight", "5.bias"] and fresh["5.weight"].shape[1] == 10
     alone = train_population(experiment.model, unlabelled_stage_data(data, data.unlabelled_pool(), no_targets),
-                             dataclasses.replace(experiment.trainer, epochs=1, optimizer="adam", lr=1e-3),
-                             [TwoViews(max_shift=20)], [], CPU, objective=Contrastive(0.2, 32), population=members)
+                             dataclasses.replace(experiment.trainer, epochs=1, optimizer="adam", lr=1e-3,
+                                                 lr_schedule="none"),
+                             [TwoViews(hook.views())], [], CPU, objective=Contrastive(0.5, 32), population=members)
     assert alone.params["5.weight"].shape[1] == 32                           # the projection head
     assert_fresh_head_on_pretrained_body(started, fresh, hook.head, alone.params)
 
@@ -92,10 +94,54 @@ def test_an_sgd_momentum_does_not_reach_the_adam_stage(make_cfg):
     assert all(torch.isfinite(value).all() for value in started.values())
 
 
-@pytest.mark.parametrize("knob", ["temperature=0", "projection_dim=0", "probe=maybe"])
+@pytest.mark.parametrize("knob", ["temperature=0", "projection_dim=0", "probe=maybe", "projection_hidden=-1",
+                                  "view_ops=[]", "view_ops=[shear]", "view_ops=shift", "max_slope=-1",
+                                  "max_offset=x", "pretrain_lr_schedule=sometimes"])
 def test_bad_knobs_are_refused(make_cfg, knob):
-    with pytest.raises(ConfigError, match=f"regularizer.ssl_contrastive.{knob.split('=')[0]}"):
+    with pytest.raises(ConfigError, match=f"^regularizer.ssl_contrastive.{knob.split('=')[0]}") as raised:
         Experiment.from_config(make_cfg(*SMALL, f"regularizer.ssl_contrastive.{knob}"))
+    assert "\n" not in str(raised.value)
+
+
+def test_views_use_the_listed_ops_at_the_techniques_strengths(make_cfg):
+    data = Experiment.from_config(make_cfg(*SMALL)).dataset.load()
+    x = torch.zeros(1, 400, 40)                       # a flat signal: shifting it changes nothing
+    hook = TwoViews({"ops": ["shift", "slope", "offset"], "max_shift": 3, "max_slope": 2.0, "max_offset": 0.25})
+    hook.bind(Streams([0], CPU), data)
+    both, _ = hook.batch(x, torch.zeros(1, 400, dtype=torch.int64))
+    rise, level = both[..., -1] - both[..., 0], both.mean(-1)
+    assert 1.8 < rise.abs().max() <= 2.0 + 1e-5 and 0.2 < level.abs().max() <= 0.25 + 1e-6
+    flat = TwoViews({"ops": ["shift"], "max_shift": 3})
+    flat.bind(Streams([0], CPU), data)
+    assert torch.equal(flat.batch(x, torch.zeros(1, 400, dtype=torch.int64))[0], torch.zeros(1, 800, 40))
+
+
+def test_projection_head_is_pretrained_then_dropped_for_the_fine_tune(make_cfg):
+    members = [(0, 0)]
+    overrides = (*SMALL, "regularizer.ssl_contrastive.projection_hidden=16")
+    experiment, data, hook, fresh, started = pretrained_start(make_cfg, overrides, members)
+    spec = hook.stage_spec(experiment.model)
+    assert isinstance(spec, ProjectionHead) and spec.body is experiment.model
+    stage_model = spec.build(data.input_shape, 32)
+    shapes = {name: tuple(p.shape) for name, p in stage_model.named_parameters()}
+    # the output layer widened to 16 units, then ReLU and Linear(16, 32): the stage-only head
+    assert shapes["5.weight"] == (16, 100) and shapes["7.weight"] == (32, 16)
+    assert set(started) == set(fresh) and started["5.weight"].shape == fresh["5.weight"].shape == (1, 10, 100)
+    alone = train_population(spec, unlabelled_stage_data(data, data.unlabelled_pool(), no_targets),
+                             dataclasses.replace(experiment.trainer, epochs=1, optimizer="adam", lr=1e-3,
+                                                 lr_schedule="none"),
+                             [TwoViews(hook.views())], [], CPU, objective=Contrastive(0.5, 32), population=members)
+    assert set(alone.params) == set(fresh) | {"7.weight", "7.bias"}
+    assert_fresh_head_on_pretrained_body(started, fresh, hook.head, alone.params)
+    without = Experiment.from_config(make_cfg(*SMALL, "regularizer.ssl_contrastive.projection_hidden=0"))
+    assert without.regularizers[0].stage_spec(without.model) is without.model
+
+
+def test_view_ops_of_another_modality_do_not_apply(make_cfg):
+    (hook,) = Experiment.from_config(make_cfg(*SMALL, "regularizer.ssl_contrastive.view_ops=[flip]")).regularizers
+    data = Experiment.from_config(make_cfg(*SMALL)).dataset.load()
+    with pytest.raises(NotApplicable, match="regularizer.ssl_contrastive.view_ops=.*flip not for signal data"):
+        hook.bind(Streams([0], CPU), data)
 
 
 def test_ssl_contrastive_end_to_end(make_cfg):
@@ -108,7 +154,9 @@ def test_ssl_contrastive_composes_with_l2(make_cfg):
     assert record["status"] == "completed"
 
 
-def test_defaults_pretrain_with_adam_strong_views_and_an_extra_pool(make_cfg):
+def test_defaults_follow_the_mnist1d_simclr_recipe(make_cfg):
     (hook,) = Experiment.from_config(make_cfg("regularizer=ssl_contrastive")).regularizers
-    assert (hook.pretrain_optimizer, hook.pretrain_lr, hook.max_shift, hook.temperature, hook.extra_unlabelled) \
-        == ("adam", 1e-3, 20, 0.2, 16000)
+    assert (hook.pretrain_optimizer, hook.pretrain_lr, hook.pretrain_lr_schedule, hook.pretrain_epochs) \
+        == ("adam", 1e-3, "none", 50)
+    assert (hook.view_ops, hook.max_shift, hook.temperature, hook.extra_unlabelled, hook.projection_hidden) \
+        == (["shift", "slope", "offset"], 10, 0.5, 16000, 0)
