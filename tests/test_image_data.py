@@ -190,3 +190,15 @@ def test_a_cifar_batch_that_would_run_code_is_refused(tmp_path, capsys):
                                           "builtins.print is not allowed"):
         read_cifar_batch(path)
     assert "ran code" not in capsys.readouterr().out
+
+
+def test_each_image_dataset_names_the_augmentations_that_keep_its_labels(make_cfg, tmp_path):
+    """A mirrored digit can be another digit (2 / 5, 6 / 9 written loosely): no flip for digits and MNIST;
+    CIFAR-10's photos keep their class when mirrored and shifted (pad-and-crop)."""
+    write_cifar(tmp_path)
+    write_idx_dataset(tmp_path, "MNIST")
+    write_idx_dataset(tmp_path, "FashionMNIST")
+    ops = {name: load(make_cfg, name, None if name == "digits" else tmp_path).augment_ops
+           for name in ("digits", "mnist", "fashion_mnist", "cifar10")}
+    assert all("flip" not in ops[name] and "translate" in ops[name] for name in ("digits", "mnist", "fashion_mnist"))
+    assert ops["cifar10"] == ("flip", "translate")

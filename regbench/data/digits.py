@@ -5,12 +5,13 @@ validation / subset / label-noise split, so every job and technique tests on the
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from regbench.data.base import Data, HeldOutTest
-from regbench.data.images import standardize_channels
+from regbench.data.images import UPRIGHT_OPS, standardize_channels
 
 
 @dataclass
@@ -24,4 +25,4 @@ class Digits(HeldOutTest):
         y = raw.target.astype(np.int64)
         x, y, x_test, y_test = self.carve_test(x, y)
         data = self.split("digits", x, y, x_test, y_test, num_classes=10, modality="image")
-        return standardize_channels(data)
+        return dataclasses.replace(standardize_channels(data), augment_ops=UPRIGHT_OPS)
