@@ -48,9 +48,11 @@ def build_regularizers(node: DictConfig | dict | None) -> list[Regularizer]:
 
 
 def top_level_keys() -> set[str]:
-    """The settings conf/config.yaml defines, and its groups."""
+    """The settings conf/config.yaml defines, and its groups (not the optional per-dataset overlays,
+    which set keys inside `trainer` and `dataset`)."""
     root = option_file("", "config")
     groups = {next(iter(entry)) for entry in root.get("defaults", []) if isinstance(entry, dict)}
+    groups = {group for group in groups if not group.startswith("optional ")}
     return (set(root) - {"defaults"}) | groups
 
 

@@ -127,10 +127,11 @@ def baseline_hash(cfg: Mapping | DictConfig) -> str:
 
 
 def conf_defaults(dataset: str, model: str, techniques: list[str], trainer: str = "default") -> dict[str, Any]:
-    """The config conf/ composes for these options with no other override (interpolations unresolved)."""
+    """The config conf/ composes for these options with no other override (interpolations unresolved);
+    the trainer includes the dataset's own trainer defaults (conf/dataset_trainer/<dataset>.yaml)."""
     root = {k: v for k, v in option_file("", "config").items() if k != "defaults"}
     root.update(dataset=option_file("dataset", dataset), model=option_file("model", model),
-                trainer=option_file("trainer", trainer),
+                trainer={**option_file("trainer", trainer), **option_file("dataset_trainer", dataset)},
                 regularizer={name: option_file("regularizer", name) for name in techniques})
     return root
 

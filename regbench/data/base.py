@@ -35,6 +35,9 @@ class Data:
     generator_seed: int | None = None
     # The original label of each class (classes[k] is class k) where a file's labels were renumbered.
     classes: list | None = None
+    # The augmentation ops that keep this dataset's labels (regularizer.augment with ops: auto); None: the
+    # defaults of its modality (regbench.regularizers.augment.DEFAULT_OPS).
+    augment_ops: tuple[str, ...] | None = None
 
     @property
     def output_size(self) -> int:

@@ -1,5 +1,9 @@
 """A user's own arrays: `.npz` (x, y, optional x_test, y_test) or `.csv` (a header, one label column).
 
+The task is read from y (task=auto): integer, boolean or string labels are classes (renumbered 0..K-1),
+float targets a regression, (N,) or (N, D); or it is set with task=classification|regression. Regression
+targets, like the inputs, are standardized with the training split's mean and std (standardize=true).
+
 Every mistake in the file is one ConfigError naming `dataset.path`, the file and what is wrong. The file's
 path is part of a result's identity (it is a config value); its content is not hashed, so the same file
 moved elsewhere is another result and a file rewritten in place is not (keep input files immutable).
@@ -43,8 +47,6 @@ class FileData(HeldOutTest):
         check_choice("dataset.task", self.task, TASKS)
         check_choice("dataset.modality", self.modality, MODALITIES)
         check_choice("dataset.standardize", self.standardize, (True, False))
-        if self.task == "regression":
-            raise ConfigError(f"dataset.task=regression is not supported yet in this version ({self.path})")
         file = self.file
         if file.suffix.lower() not in SUFFIXES:
             self.fail(f"has extension {file.suffix or '(none)'!r}: expected .npz or .csv")
@@ -62,13 +64,19 @@ class FileData(HeldOutTest):
 
     def load(self) -> Data:
         x, y, x_test, y_test = self.read_npz() if self.file.suffix.lower() == ".npz" else self.read_csv()
-        self.check_arrays(x, y, "x", "y")
+        task = self.pick_task(y)
+        self.check_arrays(x, y, "x", "y", task)
         if x_test is not None:
-            self.check_arrays(x_test, y_test, "x_test", "y_test")
+            self.check_arrays(x_test, y_test, "x_test", "y_test", task)
             if x_test.shape[1:] != x.shape[1:]:
                 self.fail(f"x_test has examples of shape {x_test.shape[1:]}, x of shape {x.shape[1:]}")
-        self.check_task(y if y_test is None else np.concatenate([y, y_test]))
+            if task == "regression" and y_test.shape[1:] != y.shape[1:]:
+                self.fail(f"y_test has targets of shape {y_test.shape[1:]}, y of shape {y.shape[1:]}")
+            if task == "regression" and y_test.dtype.kind not in "biuf":
+                self.fail(f"y_test holds {y_test.dtype} values: regression targets must be numbers")
         modality = self.pick_modality(x)
+        if task == "regression":
+            return self.regression(x, y, x_test, y_test, modality)
         y, y_test_codes, classes = encode_labels(y, y_test)
         if x_test is None:
             x, y, x_test, y_test_codes = self.carve_test(x, y)
@@ -78,6 +86,20 @@ class FileData(HeldOutTest):
                           num_classes=len(classes), modality=modality)
         data = dataclasses.replace(data, classes=classes)
         return standardize(data) if self.standardize else data
+
+    def regression(self, x: np.ndarray, y: np.ndarray, x_test: np.ndarray | None, y_test: np.ndarray | None,
+                   modality: str) -> Data:
+        """Float targets (N,) or (N, D); with `standardize` inputs and targets are scaled by the training
+        split's statistics only."""
+        if self.label_noise:
+            raise ConfigError(f"dataset.label_noise={self.label_noise!r} is not allowed: {self.path} holds "
+                              "regression targets, which have no classes to flip labels between; leave it 0")
+        y = y.astype(np.float64)
+        if x_test is None:
+            x, y, x_test, y_test = self.carve_test(x, y)
+        data = self.split(self.file.stem, x.astype(np.float32), y, x_test.astype(np.float32),
+                          y_test.astype(np.float64), num_classes=0, modality=modality, task="regression")
+        return standardize(data, targets=True) if self.standardize else data
 
     def read_npz(self) -> tuple:
         try:
@@ -127,11 +149,14 @@ class FileData(HeldOutTest):
             self.fail(f"has no feature columns besides the label column {label!r}")
         return np.array(features, dtype=np.float64).T, parse_labels(columns[at]), None, None
 
-    def check_arrays(self, x: np.ndarray, y: np.ndarray, x_name: str, y_name: str) -> None:
+    def check_arrays(self, x: np.ndarray, y: np.ndarray, x_name: str, y_name: str, task: str) -> None:
         if x.ndim < 2 or len(x) == 0:
             self.fail(f"{x_name} has shape {x.shape}: expected (examples, features...) with examples > 0")
-        if y.ndim != 1:
+        if task == "classification" and y.ndim != 1:
             self.fail(f"{y_name} has shape {y.shape}: expected one label per example, shape ({len(x)},)")
+        if task == "regression" and y.ndim not in (1, 2):
+            self.fail(f"{y_name} has shape {y.shape}: expected regression targets of shape ({len(x)},) or "
+                      f"({len(x)}, D)")
         if len(x) != len(y):
             self.fail(f"{x_name} has {len(x)} examples but {y_name} has {len(y)}")
         if x.dtype.kind not in "biuf":
@@ -141,12 +166,15 @@ class FileData(HeldOutTest):
         if y.dtype.kind == "f" and not np.isfinite(y).all():
             self.fail(f"{y_name} holds NaN or inf values")
 
-    def check_task(self, y: np.ndarray) -> None:
-        """auto: integers, booleans or strings are class labels; floats are a regression target."""
-        if self.task == "auto" and y.dtype.kind == "f":
-            raise ConfigError(f"dataset.task=auto: {self.path} has float targets, a regression task, which is "
-                              "not supported yet in this version; set dataset.task=classification if they "
-                              "are class labels")
+    def pick_task(self, y: np.ndarray) -> str:
+        """auto: integers, booleans or strings are class labels; floats are regression targets."""
+        if self.task == "auto":
+            return "regression" if y.dtype.kind == "f" else "classification"
+        if self.task == "regression" and y.dtype.kind not in "biuf":
+            raise ConfigError(f"dataset.task=regression needs numeric targets: y in {self.path} holds "
+                              f"{y.dtype} values (e.g. {y.reshape(-1)[0]!r}); use dataset.task=classification "
+                              "for class labels")
+        return self.task
 
     def pick_modality(self, x: np.ndarray) -> str:
         dims = x.ndim - 1

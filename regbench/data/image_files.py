@@ -10,6 +10,7 @@ saying how to get it.
 """
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import math
 import os
@@ -22,7 +23,7 @@ import numpy as np
 
 from regbench.config import ConfigError
 from regbench.data.base import Data, SplitSettings
-from regbench.data.images import standardize_channels
+from regbench.data.images import PHOTO_OPS, UPRIGHT_OPS, standardize_channels
 
 IDX_IMAGES = 0x00000803  # unsigned bytes, 3 dims (N, H, W)
 IDX_LABELS = 0x00000801  # unsigned bytes, 1 dim (N,)
@@ -82,6 +83,7 @@ class ImageFiles(SplitSettings):
     """A dataset stored as files under `data_dir`; subclasses name the folder and read the arrays."""
     data_dir: str = "~/.cache/regbench"
     name: ClassVar[str]
+    augment_ops: ClassVar[tuple[str, ...]] = UPRIGHT_OPS   # the augmentations that keep the labels
 
     def root(self) -> Path:
         return Path(os.path.expanduser(self.data_dir))
@@ -94,7 +96,7 @@ class ImageFiles(SplitSettings):
         x, y, x_test, y_test = self.arrays()
         data = self.split(self.name, x.astype(np.float32) / 255, y, x_test.astype(np.float32) / 255, y_test,
                           num_classes=10, modality="image")
-        return standardize_channels(data)
+        return dataclasses.replace(standardize_channels(data), augment_ops=self.augment_ops)
 
 
 @dataclass
@@ -139,6 +141,7 @@ class FashionMnist(IdxImages):
 @dataclass
 class Cifar10(ImageFiles):
     name: ClassVar[str] = "cifar10"
+    augment_ops: ClassVar[tuple[str, ...]] = PHOTO_OPS
     FILES: ClassVar[tuple[str, ...]] = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
 
     def arrays(self):

@@ -1,9 +1,18 @@
-"""What the image datasets share: per-channel standardization with training statistics only."""
+"""What the image datasets share: per-channel standardization with training statistics only, and the
+augmentations that keep their labels (regularizer.augment with ops: auto)."""
 from __future__ import annotations
 
 import dataclasses
 
 from regbench.data.base import Data
+
+
+# Centred, upright images whose mirror image can be another class (a digit, a letter; clothes, kept as
+# conservative): small shifts, small rotations, blur, never a flip.
+UPRIGHT_OPS = ("translate", "rotate", "blur")
+# Natural photos (CIFAR-10): a mirrored scene has the same class; random crops of a padded image are
+# the translation.
+PHOTO_OPS = ("flip", "translate")
 
 
 def standardize_channels(data: Data) -> Data:

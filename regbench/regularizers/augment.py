@@ -1,7 +1,7 @@
 """Data augmentation: each step every member trains on x' = T_θ(x), θ drawn afresh per batch, example and member.
 
 Signals: circular shift, amplitude scale, frequency-band gain (rfft → gain on a random band of bins → irfft);
-images: horizontal flip, rotation, Gaussian blur. UDL 9.3.8 (augmentation) and notebook 9.5, whose
+images: horizontal flip, translation, rotation, Gaussian blur. UDL 9.3.8 (augmentation) and notebook 9.5, whose
 MNIST-1D recipe is a circular shift plus an amplitude scale; the band gain is the audio trick of
 Park et al. 2019 (SpecAugment) / Salamon & Bello 2017, done on the Fourier coefficients of the 1-D signal.
 Two signal ops run only when listed: slope (add a linear ramp) and offset (add a constant), the views of
@@ -9,6 +9,9 @@ the MNIST-1D repo's SimCLR example (used by `ssl_contrastive`).
 
 Each op is a pure function of the batch and explicit per-example parameters, the identity at zero
 strength; the hook draws those parameters from `self.streams`, so every member sees its own draws.
+With `ops: auto` the data says which ops keep its labels (`Data.augment_ops`: no flip for digits, whose
+mirror image is another symbol; flip and translation for CIFAR-10), else its modality's defaults;
+tabular data has none, so augment does not apply to it.
 Augmentation touches only training batches: the trainer evaluates (train metrics included) on clean data.
 """
 from __future__ import annotations
@@ -26,11 +29,14 @@ from regbench.trainer.hooks import NotApplicable, Regularizer
 from regbench.trainer.streams import Streams
 
 SIGNAL_OPS = ("shift", "scale", "band_gain")
-IMAGE_OPS = ("flip", "rotate", "blur")
-DEFAULT_OPS = {"signal": SIGNAL_OPS, "image": IMAGE_OPS}
+IMAGE_OPS = ("flip", "translate", "rotate", "blur")
+MODALITY_OPS = {"signal": SIGNAL_OPS, "image": IMAGE_OPS}   # the ops of each modality that `auto` may pick
 # Signal ops that run only when listed in `ops` (the contrastive views' ramp and level changes).
 SIGNAL_EXTRA_OPS = ("slope", "offset")
 ALLOWED_OPS = {"signal": SIGNAL_OPS + SIGNAL_EXTRA_OPS, "image": IMAGE_OPS}
+# ops: auto on data that names no ops of its own: an image of unknown kind is not mirrored (a flip turns
+# a 2 or a letter into another symbol); a dataset whose labels survive a mirror says so (Data.augment_ops)
+DEFAULT_OPS = {"signal": SIGNAL_OPS, "image": ("translate", "rotate", "blur")}
 
 
 def per_example(values: torch.Tensor, x: torch.Tensor, lead: int = 2) -> torch.Tensor:
@@ -86,6 +92,17 @@ def flip_image(x: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
     return torch.where(per_example(flip, x), x.flip(-1), x)
 
 
+def translate_image(x: torch.Tensor, down: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """Move each image by whole pixels, `down` rows and `right` columns ((P, B) integer tensors), zeros
+    moving in at the edges: x'[i, j] = x[i - down, j - right] (a random crop of a zero-padded image)."""
+    H, W = x.shape[-2], x.shape[-1]
+    rows = torch.arange(H, device=x.device).reshape(H, 1) - per_example(down, x)    # (P, B, 1.., H, 1)
+    cols = torch.arange(W, device=x.device) - per_example(right, x)                 # (P, B, 1.., 1, W)
+    inside = (rows >= 0) & (rows < H) & (cols >= 0) & (cols < W)                     # (P, B, 1.., H, W)
+    moved = x.gather(-2, rows.clamp(0, H - 1).expand_as(x)).gather(-1, cols.clamp(0, W - 1).expand_as(x))
+    return torch.where(inside, moved, torch.zeros_like(moved))
+
+
 def rotate_image(x: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
     """Rotate each image about its centre by `degrees` ((P, B), counter-clockwise as displayed);
     bilinear, zeros outside. affine_grid + grid_sample over all P·B images in one call."""
@@ -129,12 +146,13 @@ def blur_image(x: torch.Tensor, sigma: torch.Tensor, radius: int) -> torch.Tenso
 class Augment(Regularizer):
     """Draws each op's parameters per (member, example) and applies the ops in the listed order."""
 
-    ops: list[str] | None = None   # None / [] = the defaults of the data's modality
+    ops: list[str] | str = "auto"  # auto = the data's own defaults (Data.augment_ops), else its modality's
     max_shift: int = 2             # shift: circular translation by an integer in [-max_shift, max_shift]
     scale_range: float = 0.1       # scale: amplitude factor uniform in [1 - scale_range, 1 + scale_range]
     band_max_gain: float = 2.0     # band_gain: gain log-uniform in [1/g, g]
     band_max_width: int = 4        # band_gain: band width uniform in 1..band_max_width rfft bins
     flip_prob: float = 0.5         # flip: probability of a horizontal mirror
+    max_translate: float = 0.125   # translate: up to this fraction of the height / width, in whole pixels
     max_degrees: float = 15.0      # rotate: angle uniform in [-max_degrees, max_degrees]
     max_sigma: float = 1.0         # blur: sigma uniform in [0, max_sigma] pixels
     max_slope: float = 1.0         # slope: ramp rise uniform in [-max_slope, max_slope] over the signal
@@ -144,9 +162,11 @@ class Augment(Regularizer):
 
     def __post_init__(self) -> None:
         key = "regularizer.augment"
-        if self.ops is not None:
-            if not isinstance(self.ops, list):
-                raise ConfigError(f"{key}.ops={self.ops!r} is not allowed: expected a list of op names or null")
+        # `auto`, not null: results stored when null meant [flip, rotate, blur] must not share a config hash
+        # with runs that take the dataset's own ops.
+        if self.ops != "auto":
+            if not isinstance(self.ops, list) or not self.ops:
+                raise ConfigError(f"{key}.ops={self.ops!r} is not allowed: expected auto or a list of op names")
             for op in self.ops:
                 check_choice(f"{key}.ops", op, SIGNAL_OPS + SIGNAL_EXTRA_OPS + IMAGE_OPS)
         check_number(f"{key}.max_shift", self.max_shift, low=0, integer=True)
@@ -154,6 +174,7 @@ class Augment(Regularizer):
         check_number(f"{key}.band_max_gain", self.band_max_gain, low=1.0)
         check_number(f"{key}.band_max_width", self.band_max_width, low=1, integer=True)
         check_number(f"{key}.flip_prob", self.flip_prob, low=0.0, high=1.0)
+        check_number(f"{key}.max_translate", self.max_translate, low=0.0, high=1.0, high_open=True)
         check_number(f"{key}.max_degrees", self.max_degrees, low=0.0, high=180.0)
         check_number(f"{key}.max_sigma", self.max_sigma, low=0.0)
         check_number(f"{key}.max_slope", self.max_slope, low=0.0)
@@ -161,11 +182,15 @@ class Augment(Regularizer):
 
     def bind(self, streams: Streams, data: Data) -> None:
         super().bind(streams, data)
-        allowed = DEFAULT_OPS.get(data.modality, ())
+        allowed = MODALITY_OPS.get(data.modality, ())
         if not allowed:
             raise NotApplicable(f"regularizer.augment has no ops for {data.modality} data ({data.name}): "
                                 f"augmentation needs signal or image data")
-        self.active_ops = tuple(self.ops) if self.ops else allowed
+        defaults = DEFAULT_OPS[data.modality] if data.augment_ops is None else tuple(data.augment_ops)
+        self.active_ops = defaults if self.ops == "auto" else tuple(self.ops)
+        if not self.active_ops:
+            raise NotApplicable(f"regularizer.augment: dataset {data.name} names no augmentation that keeps its "
+                                f"labels; choose ops explicitly from {', '.join(allowed)}")
         for op in self.active_ops:
             if op not in ALLOWED_OPS[data.modality]:
                 raise NotApplicable(f"regularizer.augment.ops={list(self.active_ops)!r} is not allowed for "
@@ -201,6 +226,12 @@ class Augment(Regularizer):
 
     def _flip(self, x, u, _v, _w):
         return flip_image(x, u < self.flip_prob)
+
+    def _translate(self, x, u, v, _w):
+        reach_down, reach_right = (math.floor(self.max_translate * side) for side in x.shape[-2:])
+        down = torch.floor(u * (2 * reach_down + 1)).long() - reach_down
+        right = torch.floor(v * (2 * reach_right + 1)).long() - reach_right
+        return translate_image(x, down, right)
 
     def _rotate(self, x, u, _v, _w):
         return rotate_image(x, self.max_degrees * (2 * u - 1))

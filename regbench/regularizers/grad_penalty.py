@@ -1,6 +1,12 @@
 """Gradient-norm penalty: L' = L + strength·‖∇_θ L‖², the explicit form of SGD's implicit regularizer;
 with strength = lr/4 it is the modified loss gradient descent follows (Barrett & Dherin 2021;
 Smith et al. 2021; UDL 9.2). Needs double backpropagation.
+
+Stability: near a point where the loss Hessian's top eigenvalue is λ, the penalized loss has curvature
+λ + 2·strength·λ² (λ(1 + lr·λ/2) at strength lr/4), and momentum SGD at rate lr is stable only while
+lr · curvature < 2(1 + momentum). A rate that sits near that edge without the penalty (the
+baseline catapults and recovers) diverges with it: a squared-error loss whose Hessian is large at
+initialization needs a smaller lr (conf/dataset_trainer/ sets one for toy1d and diabetes).
 """
 from __future__ import annotations
 

@@ -4,9 +4,11 @@ import pytest
 import torch
 
 from regbench.config import ConfigError
+from regbench.data.base import Data
+from regbench.trainer.streams import Streams
 from regbench.trainer.hooks import NotApplicable
-from regbench.regularizers.augment import (Augment, band_gain, blur_image, flip_image, offset_signal, rotate_image,
-                                           scale_signal, shift_signal, slope_signal)
+from regbench.regularizers.augment import (MODALITY_OPS, Augment, band_gain, blur_image, flip_image, offset_signal,
+                                           rotate_image, scale_signal, shift_signal, slope_signal, translate_image)
 from tests.regularizers.helpers import bind_toy, end_to_end
 
 
@@ -15,7 +17,18 @@ def bound(seeds, modality="signal", **knobs) -> Augment:
     return bind_toy(Augment(**knobs), seeds, 10, modality, x, torch.zeros(1, dtype=torch.long))
 
 
-ZERO = dict(max_shift=0, scale_range=0.0, band_max_gain=1.0, flip_prob=0.0, max_degrees=0.0, max_sigma=0.0)
+ZERO = dict(max_shift=0, scale_range=0.0, band_max_gain=1.0, flip_prob=0.0, max_translate=0.0, max_degrees=0.0,
+            max_sigma=0.0)
+
+
+@pytest.mark.parametrize("modality, op", [(m, op) for m, ops in MODALITY_OPS.items() for op in ops])
+def test_every_op_alone_is_the_identity_at_zero_strength(modality, op):
+    shape = (2, 16, 40) if modality == "signal" else (2, 16, 3, 9, 9)
+    x = torch.randn(shape)
+    out, _ = bound([0, 1], modality, ops=[op], **ZERO).batch(x, torch.zeros(shape[:2], dtype=torch.long))
+    torch.testing.assert_close(out, x, atol=1e-5, rtol=0)
+    strong, _ = bound([0, 1], modality, ops=[op]).batch(x, torch.zeros(shape[:2], dtype=torch.long))
+    assert not torch.allclose(strong, x)                                # and the default strength does something
 
 
 @pytest.mark.parametrize("modality, shape", [("signal", (3, 16, 40)), ("signal", (3, 16, 2, 40)),
@@ -32,8 +45,7 @@ def test_zero_strength_is_the_identity_and_shapes_are_kept(modality, shape):
 
 def test_default_ops_follow_the_modality_and_mismatches_fail():
     assert bound([0]).active_ops == ("shift", "scale", "band_gain")
-    assert bound([0], "image").active_ops == ("flip", "rotate", "blur")
-    assert bound([0], ops=[]).active_ops == ("shift", "scale", "band_gain")
+    assert bound([0], "image").active_ops == ("translate", "rotate", "blur")   # an image of unknown kind: no flip
     with pytest.raises(NotApplicable, match="regularizer.augment.ops"):
         bound([0], ops=["rotate"])                                     # an image op on signal data
     with pytest.raises(NotApplicable, match="no ops for tabular data"):
@@ -42,6 +54,44 @@ def test_default_ops_follow_the_modality_and_mismatches_fail():
         Augment(ops=["shear"])
     with pytest.raises(ConfigError, match="regularizer.augment.band_max_gain"):
         Augment(band_max_gain=0.5)
+
+
+def test_translate_moves_whole_pixels_and_zeros_fill_in():
+    x = torch.arange(1.0, 26.0).reshape(5, 5).expand(1, 3, 2, 5, 5)    # (P, B, C, H, W), no zero pixel
+    out = translate_image(x, torch.tensor([[0, 1, -2]]), torch.tensor([[0, -1, 3]]))
+    assert torch.equal(out[0, 0], x[0, 0])
+    expected = torch.zeros(2, 5, 5)
+    expected[:, 1:, :4] = x[0, 1, :, :4, 1:]                           # one down, one left
+    assert torch.equal(out[0, 1], expected)
+    expected = torch.zeros(2, 5, 5)
+    expected[:, :3, 3:] = x[0, 2, :, 2:, :2]                           # two up, three right
+    assert torch.equal(out[0, 2], expected)
+    torch.testing.assert_close(translate_image(x[:, :, 0], torch.tensor([[0, 1, -2]]), torch.tensor([[0, -1, 3]])),
+                               out[:, :, 0])                           # (P, B, H, W) images too
+
+
+def test_drawn_translations_stay_within_the_fraction_of_the_side():
+    x = torch.zeros(1, 400, 1, 16, 16)
+    x[..., 8, 8] = 1.0                                                  # one lit pixel: where did it go?
+    out, _ = bound([0], "image", ops=["translate"], max_translate=0.125).batch(x, torch.zeros(1, 400, dtype=torch.long))
+    lit = out[0, :, 0].reshape(400, -1).argmax(1)
+    down, right = lit // 16 - 8, lit % 16 - 8
+    assert set(down.tolist()) == set(right.tolist()) == {-2, -1, 0, 1, 2}   # floor(0.125 * 16) = 2 pixels
+
+
+def test_the_data_names_its_default_ops_and_explicit_ops_still_win():
+    x, y = torch.zeros(1, 1, 8, 8), torch.zeros(1, dtype=torch.long)
+
+    def data(ops):
+        return Data("photos", x, y, x, y, x, y, 10, "image", augment_ops=ops)
+    hook = Augment()
+    hook.bind(Streams([0], torch.device("cpu")), data(("flip", "translate")))
+    assert hook.active_ops == ("flip", "translate")
+    explicit = Augment(ops=["flip", "blur"])
+    explicit.bind(Streams([0], torch.device("cpu")), data(("translate",)))
+    assert explicit.active_ops == ("flip", "blur")
+    with pytest.raises(NotApplicable, match="names no augmentation that keeps its labels"):
+        Augment().bind(Streams([0], torch.device("cpu")), data(()))
 
 
 def test_shift_is_a_circular_roll_per_example():
@@ -150,7 +200,26 @@ def test_slope_and_offset_run_only_when_listed_and_only_on_signals():
     rise, level = out[..., -1] - out[..., 0], out.mean(-1)
     assert rise.abs().max() <= 2.0 + 1e-5 and rise.abs().max() > 1.8      # drawn in [-max_slope, max_slope]
     assert level.abs().max() <= 0.5 + 1e-6 and level.abs().max() > 0.45
-    with pytest.raises(NotApplicable, match="regularizer.augment.ops.*choose from flip, rotate, blur"):
+    with pytest.raises(NotApplicable, match="regularizer.augment.ops.*choose from flip, translate, rotate, blur"):
         bound([0], "image", ops=["slope"])
     with pytest.raises(ConfigError, match="regularizer.augment.max_slope"):
         Augment(max_slope=-1.0)
+
+
+@pytest.mark.parametrize("ops", [None, [], "flip"])
+def test_ops_is_auto_or_a_list_of_ops(ops):
+    # null once meant [flip, rotate, blur] on images; refusing it keeps results stored then from sharing
+    # a config hash with runs whose default ops come from the dataset
+    with pytest.raises(ConfigError, match=r"regularizer.augment.ops=.*expected auto or a list"):
+        Augment(ops=ops)
+
+
+def test_the_default_ops_change_the_identity_of_results_stored_with_null(make_cfg):
+    from regbench import identity
+    from omegaconf import OmegaConf
+
+    cfg = make_cfg("dataset=digits", "regularizer=augment")
+    assert cfg.regularizer.augment.ops == "auto"
+    old = OmegaConf.to_container(cfg)
+    old["regularizer"]["augment"]["ops"] = None
+    assert identity.config_hash(cfg) != identity.config_hash(old)
