@@ -91,3 +91,12 @@ def test_cli_full_error_shows_the_traceback(tmp_path):
 def test_cuda_without_a_gpu_is_a_config_error(make_cfg):
     with pytest.raises(ConfigError, match="device=cuda"):
         Experiment.from_config(make_cfg("device=cuda"))
+
+
+@pytest.mark.parametrize("dataset, model", [("mnist1d", "mlp"), ("toy1d", "shallow"), ("digits", "cnn2d"),
+                                            ("mnist", "cnn2d"), ("fashion_mnist", "cnn2d"), ("cifar10", "resnet"),
+                                            ("breast_cancer", "mlp"), ("diabetes", "mlp")])
+def test_a_dataset_brings_a_model_that_fits_it_and_model_given_wins(make_cfg, dataset, model):
+    assert make_cfg(f"dataset={dataset}").model.name == model
+    assert make_cfg(f"dataset={dataset}", "model=mlp").model.name == "mlp"
+    assert make_cfg(f"dataset={dataset}", "model.init=torch").model.name == model

@@ -14,6 +14,7 @@ from regbench.models.base import ModelSpec
 @dataclass
 class Shallow(ModelSpec):
     hidden: int = 100
+    init: str = "torch"       # uniform biases spread the ReLU kinks over the inputs (conf/model/shallow.yaml)
     name: ClassVar[str] = "shallow"
     input_shapes: ClassVar[str] = "inputs of any shape (flattened)"
 
