@@ -214,7 +214,8 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     and counted in `diverged`; `seeds` counts the others. Δ test acc is paired on the seeds both sides
     have with the runs whose config_hash is this row's baseline_hash, and nothing else: with no such
     runs it is NaN and `baseline` says so. A row with no accuracy (regression) gets Δ test loss instead,
-    paired the same way (negative is better); `delta_seeds` counts the pairs of whichever Δ it has. Sorted by test accuracy (test loss where no row has an
+    paired the same way (negative is better); `delta_seeds` counts the pairs of whichever Δ it has.
+    Grouped by (dataset, model); inside a group sorted by test accuracy (test loss where the group has no
     accuracy), never by gap alone (a collapsed model has no gap); rows whose seeds all diverged last.
     """
     if runs.empty:
@@ -249,12 +250,14 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
                    baseline_hash=baseline_hash)
         rows.append(row)
     board = pd.DataFrame(rows, columns=BOARD_COLUMNS)
-    by, ascending = ("test_acc_mean", False) if board.test_acc_mean.notna().any() else ("test_loss_mean", True)
+    # Rows of one (dataset, model) stay together, whatever else a merged sweep holds; inside each, the
+    # best first: highest test accuracy, or lowest test loss where that pair has no accuracy (regression).
+    has_acc = board.groupby(["dataset", "model"]).test_acc_mean.transform(lambda acc: acc.notna().any())
+    board["score"] = (-board.test_acc_mean).where(has_acc, board.test_loss_mean)
     board["all_diverged"] = board.seeds == 0
-    board = board.sort_values(["all_diverged", by, "technique", "setting", "config_hash"],
-                              ascending=[True, ascending, True, True, True], na_position="last",
-                              ignore_index=True)
-    return board.drop(columns="all_diverged")
+    board = board.sort_values(["dataset", "model", "all_diverged", "score", "technique", "setting", "config_hash"],
+                              na_position="last", ignore_index=True)
+    return board.drop(columns=["all_diverged", "score"])
 
 
 # ----------------------------------------------------------------------------------------------- render
@@ -373,8 +376,9 @@ def print_table(board: pd.DataFrame, unfinished: list[dict]) -> None:
         # fold: a long setting wraps onto more lines instead of ending in '…'
         table.add_column(name, justify="left" if name in (*LABEL_COLUMNS, "baseline") else "right",
                          overflow="fold")
-    for row in cells:
-        table.add_row(*map(Text, row))  # Text: labels such as 'mnist1d[n_train=500]' are not markup
+    groups = list(zip(board.dataset, board.model))
+    for i, row in enumerate(cells):  # Text: labels such as 'mnist1d[n_train=500]' are not markup
+        table.add_row(*map(Text, row), end_section=i + 1 < len(groups) and groups[i + 1] != groups[i])
     console = Console()
     if not console.is_terminal:  # logs and pipes: wide enough that cells do not wrap
         console = Console(width=160)

@@ -180,6 +180,21 @@ def test_sorted_by_test_accuracy_not_gap_and_by_loss_without_accuracy(tmp_path):
     assert list(board_of(tmp_path / "c").technique) == ["none", "t0", "a_diverged"]
 
 
+def test_merged_datasets_stay_together_each_sorted_by_its_own_metric(tmp_path):
+    # a sweep over datasets: digits and breast_cancer accuracies must not interleave, and the regression
+    # set (no accuracy) sorts by its test loss inside its own group, not last among all rows
+    for name, dataset, acc in (("0", "digits", 0.90), ("1", "digits", 0.97), ("2", "breast_cancer", 0.95),
+                               ("3", "breast_cancer", 0.92)):
+        write_job(tmp_path, name, name * 16, {0: (1.0, acc)}, technique=f"{dataset}_{acc}", dataset=dataset)
+    for name, loss in (("4", 0.5), ("5", 0.3)):
+        job = write_job(tmp_path, name, name * 16, {0: (0.0, 0.0)}, technique=f"diabetes_{loss}", dataset="diabetes")
+        data = json.loads(job.read_text())
+        data["runs"][0].update(train_acc=None, test_acc=None, gap_acc=None, test_loss=loss)
+        job.write_text(json.dumps(data))
+    assert list(board_of(tmp_path).technique) == ["breast_cancer_0.95", "breast_cancer_0.92", "diabetes_0.3",
+                                                  "diabetes_0.5", "digits_0.97", "digits_0.9"]
+
+
 def good_record() -> dict:
     return record(L2, {0: (0.9, 0.70)}, technique="l2")
 
