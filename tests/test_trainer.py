@@ -20,7 +20,8 @@ def train(make_cfg, seeds, *overrides):
 
 
 @pytest.mark.parametrize("overrides", [(), ("regularizer=l2",), ("model=cnn1d",),
-                                       ("trainer.optimizer=adam", "trainer.lr=0.001")])
+                                       ("trainer.optimizer=adam", "trainer.lr=0.001"),
+                                       ("model.activation=tanh", "regularizer=dropout")])
 def test_member_in_population_equals_seed_alone(make_cfg, overrides):
     together = train(make_cfg, [3, 4, 5], *overrides)
     alone = train(make_cfg, [4], *overrides)
@@ -163,3 +164,23 @@ def test_eval_every_thins_the_curves_but_not_the_training(make_cfg):
     assert [row["epoch"] for row in thinned.curves] == [2, 4, 5]
     torch.testing.assert_close(thinned.final["test_loss"], every.final["test_loss"])
     assert int(thinned.best_epoch[0]) in (2, 4, 5)
+
+
+@pytest.mark.parametrize("name, module, gain", [("relu", torch.nn.ReLU, 2 ** 0.5), ("tanh", torch.nn.Tanh, 5 / 3),
+                                               ("leaky_relu", torch.nn.LeakyReLU, 2 ** 0.5),
+                                               ("gelu", torch.nn.GELU, 2 ** 0.5)])
+@pytest.mark.parametrize("model", ["mlp", "cnn1d", "shallow"])
+def test_model_activation_sets_every_hidden_nonlinearity_and_the_init_gain(make_cfg, model, name, module, gain):
+    experiment = Experiment.from_config(make_cfg(f"model={model}", f"model.activation={name}", "model.init=he"))
+    network = experiment.model.build((40,), 10)
+    kinds = {type(m) for m in network.modules()} & {torch.nn.ReLU, torch.nn.Tanh, torch.nn.LeakyReLU, torch.nn.GELU}
+    assert kinds == {module}
+    first = next(m for m in network.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d)))
+    fan_in = first.weight[0].numel()
+    bound = gain * (3 / fan_in) ** 0.5  # Kaiming uniform: gain * sqrt(3 / fan_in)
+    assert first.weight.abs().max() <= bound and first.weight.abs().max() > 0.9 * bound
+
+
+def test_a_bad_activation_is_one_config_error(make_cfg):
+    with pytest.raises(ConfigError, match="model.activation.*relu"):
+        Experiment.from_config(make_cfg("model.activation=swish"))

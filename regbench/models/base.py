@@ -13,28 +13,33 @@ from regbench.config import ConfigError, check_choice
 HiddenHook = Callable[[tuple[int, ...]], nn.Module]
 
 INITS = ("he", "torch")
+# The hidden units' nonlinearity (UDL 3.1, 3.2); Kaiming init uses the matching gain (GELU: ReLU's).
+ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
+KAIMING_GAIN = {"relu": "relu", "leaky_relu": "leaky_relu", "tanh": "tanh", "gelu": "relu"}
 
 
 @dataclass
 class ModelSpec:
     init: str = "he"
+    activation: str = "relu"
     after_activation: list[HiddenHook] = field(default_factory=list, init=False, repr=False)
     name: ClassVar[str]           # the option's name in the `model` group
     input_shapes: ClassVar[str]   # the per-example input shapes `accepts` takes, in words
 
     def __post_init__(self) -> None:
         check_choice("model.init", self.init, INITS)
+        check_choice("model.activation", self.activation, tuple(ACTIVATIONS))
 
-    def activation(self, shape: tuple[int, ...]) -> list[nn.Module]:
-        """ReLU then whatever the regularizers placed after it."""
-        return [nn.ReLU(), *(make(shape) for make in self.after_activation)]
+    def nonlinearity(self, shape: tuple[int, ...]) -> list[nn.Module]:
+        """The activation, then whatever the regularizers placed after it."""
+        return [ACTIVATIONS[self.activation](), *(make(shape) for make in self.after_activation)]
 
     def initialize(self, module: nn.Module) -> nn.Module:
         """'he': Kaiming-uniform weights and zero biases (UDL notebooks); 'torch': leave PyTorch's init."""
         if self.init == "he":
             for layer in module.modules():
                 if isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d)):
-                    nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
+                    nn.init.kaiming_uniform_(layer.weight, nonlinearity=KAIMING_GAIN[self.activation])
                     if layer.bias is not None:
                         nn.init.zeros_(layer.bias)
         return module

@@ -41,7 +41,7 @@ class CNN1D(ModelSpec):
         for kernel in (5, 3, 3):
             layers.append(nn.Conv1d(in_channels, self.channels, kernel, stride=2, padding=1))
             length = conv_length(length, kernel, 2, 1)
-            layers += self.activation((self.channels, length))
+            layers += self.nonlinearity((self.channels, length))
             in_channels = self.channels
         layers += [nn.Flatten(), nn.Linear(self.channels * length, num_classes)]
         return self.initialize(nn.Sequential(*layers))

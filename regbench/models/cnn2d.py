@@ -35,7 +35,7 @@ class CNN2D(ModelSpec):
         layers: list[nn.Module] = []
         for out in self.channels:
             layers.append(nn.Conv2d(in_channels, out, 3, padding=1))
-            layers += self.activation((out, height, width))
+            layers += self.nonlinearity((out, height, width))
             layers.append(nn.MaxPool2d(2))
             in_channels, height, width = out, height // 2, width // 2
         layers += [nn.Flatten(), nn.Linear(in_channels * height * width, num_classes)]

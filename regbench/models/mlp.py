@@ -30,7 +30,7 @@ class MLP(ModelSpec):
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(input_shape)
         for out in self.hidden:
-            layers += [nn.Linear(width, out), *self.activation((out,))]
+            layers += [nn.Linear(width, out), *self.nonlinearity((out,))]
             width = out
         layers.append(nn.Linear(width, num_classes))
         return self.initialize(nn.Sequential(*layers))

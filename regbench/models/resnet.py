@@ -81,13 +81,13 @@ class ResNet(ModelSpec):
         in_channels, height, width = input_shape
         first = self.widths[0]
         layers: list[nn.Module] = [nn.Conv2d(in_channels, first, 3, padding=1, bias=False),
-                                   GroupNorm(self.groups, first), *self.activation((first, height, width))]
+                                   GroupNorm(self.groups, first), *self.nonlinearity((first, height, width))]
         channels = first
         for stage, out in enumerate(self.widths):
             stride = 1 if stage == 0 else 2
             height, width = (height - 1) // stride + 1, (width - 1) // stride + 1
             layers.append(BasicBlock(channels, out, stride, self.groups,
-                                     self.activation((out, height, width)), self.activation((out, height, width))))
+                                     self.nonlinearity((out, height, width)), self.nonlinearity((out, height, width))))
             channels = out
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes)]
         return self.initialize(nn.Sequential(*layers))

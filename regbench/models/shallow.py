@@ -29,5 +29,5 @@ class Shallow(ModelSpec):
         """`num_classes`: the output size (classes, or the regression targets' width)."""
         width = math.prod(input_shape)
         return self.initialize(nn.Sequential(nn.Flatten(), nn.Linear(width, self.hidden),
-                                             *self.activation((self.hidden,)),
+                                             *self.nonlinearity((self.hidden,)),
                                              nn.Linear(self.hidden, num_classes)))
