@@ -170,7 +170,7 @@ def hydra_entry(cfg: DictConfig) -> None:
     except OSError as error:  # a file or dir that cannot be read or written: the message names it
         fail(error, code=1)
     if not multirun:
-        from regbench.leaderboard import show_leaderboard
+        from regbench.report.cli import show_leaderboard
         result_dir = Path(record.get("job_dir", job_dir))
         show_leaderboard([result_dir], write=False)
         log.info("results in %s (%s)", result_dir, record["status"])
@@ -226,7 +226,7 @@ def main() -> None:
     os.environ[jobs.LAUNCHER_PID] = str(os.getpid())
     os.environ[jobs.LAUNCHER_HOST] = socket.gethostname()
     signal.signal(signal.SIGTERM, jobs.raise_interrupted)
-    from regbench.leaderboard import LeaderboardCallback
+    from regbench.report.cli import LeaderboardCallback
 
     try:
         plugins.load()  # here, so that a broken plug-in stops a sweep with one line before any job starts
@@ -262,7 +262,7 @@ def interrupted(sweep_dir: str | None) -> int:
         print("regbench: interrupted", file=sys.stderr)
         return 130
     jobs.mark_dead_jobs_interrupted(Path(sweep_dir))
-    from regbench.leaderboard import show_leaderboard
+    from regbench.report.cli import show_leaderboard
 
     with contextlib.redirect_stderr(io.StringIO()):  # its notes would add lines to the one below
         try:

@@ -109,7 +109,7 @@ def test_merged_runs_of_different_settings_stay_apart(tmp_path):
         done = run_cli("+suite=smoke", f"trainer.epochs={epochs}", f"hydra.run.dir={tmp_path / name}")
         assert done.returncode == 0, done.stderr
     done = run_cli(str(tmp_path / "short"), str(tmp_path / "long"), "--out", str(tmp_path),
-                   module="regbench.leaderboard")
+                   module="regbench.report.cli")
     assert done.returncode == 0, done.stderr
     board = pd.read_csv(tmp_path / "leaderboard.csv")
     assert sorted(board.setting) == ["trainer.epochs=1", "trainer.epochs=2"] and list(board.seeds) == [2, 2]

@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-import regbench.leaderboard as leaderboard
-from regbench.leaderboard import LeaderboardCallback, Summary, collect, show_leaderboard, summarize
+import regbench.report.cli as report_cli
+from regbench.report.cli import LeaderboardCallback, Summary, show_leaderboard
+from regbench.report.collect import METRICS, collect
+from regbench.report.summarize import summarize
 from tests.conftest import run_cli
 
 T_975_1 = 12.706204736174698  # Student t quantiles (0.975) with 1 and 2 degrees of freedom
@@ -155,7 +157,7 @@ def test_a_diverged_run_is_left_out_of_every_column_and_of_delta_on_both_sides(t
     assert list(board.technique) == ["l2", "none", "l1", "dropout"]
     dropout = board.iloc[-1]
     assert (dropout.seeds, dropout.diverged, dropout.delta_seeds) == (0, 2, 0)
-    assert all(math.isnan(dropout[f"{m}_mean"]) for m in leaderboard.METRICS)
+    assert all(math.isnan(dropout[f"{m}_mean"]) for m in METRICS)
     md = (tmp_path / "leaderboard.md").read_text()
     assert "| 2 (+1 diverged) | 72.5 ± " in md
     assert "| dropout | — | 0 (+2 diverged) | — | — | — | — | — | — | — | none |" in md
@@ -368,11 +370,11 @@ def test_cli_rebuilds_from_dirs_and_refuses_missing_ones(tmp_path):
     write_job(tmp_path, "sweep/0", DEFAULT, {0: (1.0, 0.60)})
     write_job(tmp_path, "sweep/1", L2, {0: (0.9, 0.70)}, technique="l2", baseline_hash=DEFAULT)
     out = tmp_path / "board"
-    done = run_cli(str(tmp_path / "sweep"), "--out", str(out), module="regbench.leaderboard")
+    done = run_cli(str(tmp_path / "sweep"), "--out", str(out), module="regbench.report.cli")
     assert done.returncode == 0, done.stderr
     assert "l2" in done.stdout and "+10.0" in done.stdout and done.stderr == ""
     assert list(pd.read_csv(out / "leaderboard.csv").technique) == ["l2", "none"]
-    missing = run_cli(str(tmp_path / "nope"), str(tmp_path / "nada"), module="regbench.leaderboard")
+    missing = run_cli(str(tmp_path / "nope"), str(tmp_path / "nada"), module="regbench.report.cli")
     assert missing.returncode == 2 and missing.stdout == ""
     assert missing.stderr.splitlines() == [f"regbench-leaderboard: error: no such directory: {tmp_path / d}"
                                            for d in ("nope", "nada")]
@@ -389,7 +391,7 @@ def test_cli_with_nothing_to_show_says_one_line_writes_nothing_and_exits_1(tmp_p
         (tmp_path / job).mkdir()
         (tmp_path / job / "metrics.json").write_text(content)
     (tmp_path / "leaderboard.csv").write_text("an earlier leaderboard\n")
-    done = run_cli(str(tmp_path), module="regbench.leaderboard")
+    done = run_cli(str(tmp_path), module="regbench.report.cli")
     assert done.returncode == 1 and done.stdout == ""
     lines = done.stderr.splitlines()
     warnings = 0 if name in ("empty-dir", "all-failed") else 1
@@ -429,7 +431,7 @@ def test_callback_with_every_job_failed_stores_an_empty_summary_and_writes_nothi
 def test_callback_never_raises(tmp_path, capsys, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
-    monkeypatch.setattr(leaderboard, "show_leaderboard", broken)
+    monkeypatch.setattr(report_cli, "show_leaderboard", broken)
     LeaderboardCallback.summary = None
     callback = LeaderboardCallback()
     callback.on_multirun_start(sweep_config(tmp_path))

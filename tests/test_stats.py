@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from regbench.stats import mean_ci, paired_difference
+from regbench.report.stats import mean_ci, paired_difference
 
 
 def test_mean_ci_exact_on_hand_values():

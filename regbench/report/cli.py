@@ -1,0 +1,117 @@
+"""The entry points: `show_leaderboard` (collect → summarize → render → files), the Hydra callback that
+runs it at the end of a multirun, and the `regbench-leaderboard` command."""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from regbench.report.collect import NOT_APPLICABLE, collect
+from regbench.report.summarize import BOARD_COLUMNS, summarize
+from regbench.report.table import TITLE, markdown, print_table
+from regbench.results import write_atomic
+
+
+@dataclass
+class Summary:
+    """A built leaderboard. statuses: status -> number of usable job files; unfinished: {path, status,
+    error} per failed/interrupted/running job; skipped: (path, reason) per file that could not be used."""
+    board: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=BOARD_COLUMNS))
+    statuses: dict[str, int] = field(default_factory=dict)
+    unfinished: list[dict] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return self.board.empty
+
+
+def nothing_to_show(dirs: list[Path], summary: Summary, write: bool) -> str:
+    """The one line printed instead of a table: what was found, and the first error if a job failed."""
+    counts = [f"{n} {status}" for status, n in sorted(summary.statuses.items())]
+    counts += [f"{len(summary.skipped)} skipped"] if summary.skipped else []
+    line = (f"{TITLE}: nothing to show under {', '.join(map(str, dirs))}: "
+            + (f"no completed run ({', '.join(counts)})" if counts else "no metrics.json found")
+            + ("; no leaderboard written" if write else ""))
+    failed = [u for u in summary.unfinished if u["error"] and u["status"] != NOT_APPLICABLE]
+    line += "".join(f"; not applicable: {u['technique']}: {u['error']}"
+                    for u in summary.unfinished if u["status"] == NOT_APPLICABLE)
+    return line + (f"; first error: {failed[0]['path']}: {failed[0]['error']}" if failed else "")
+
+
+def show_leaderboard(dirs: Iterable[Path | str], out_dir: Path | str | None = None,
+                     write: bool = True) -> Summary:
+    """Build the leaderboard from `dirs`, print it and (if `write`) save leaderboard.{csv,md} in `out_dir`
+    (default: the first dir). Skipped files get one warning line each on stderr. With nothing to show,
+    one line on stderr and no file is written or touched."""
+    dirs = [Path(d) for d in dirs]
+    found = collect(dirs)
+    summary = Summary(summarize(found.runs), found.statuses, found.unfinished, found.skipped)
+    for path, reason in summary.skipped:
+        print(f"warning: skipping {path}: {reason}", file=sys.stderr)
+    if summary.empty:
+        print(nothing_to_show(dirs, summary, write), file=sys.stderr)
+        return summary
+    print_table(summary.board, summary.unfinished)
+    if write:
+        out = Path(out_dir) if out_dir is not None else dirs[0].parent if dirs[0].is_file() else dirs[0]
+        write_atomic(out / "leaderboard.csv", summary.board.to_csv(index=False))
+        write_atomic(out / "leaderboard.md", markdown(summary.board, summary.unfinished))
+    return summary
+
+
+class LeaderboardCallback(Callback):
+    """At the end of a multirun, build the leaderboard from the job dirs on disk into the sweep dir.
+
+    The sweep dir and the last Summary are class attributes (Hydra makes the instance; tests and the
+    app read the result here). Never raises: Hydra would print a raising callback's traceback.
+    """
+    sweep_dir: Path | None = None
+    summary: Summary | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            LeaderboardCallback.sweep_dir = Path(config.hydra.sweep.dir)
+        except Exception as error:
+            LeaderboardCallback.sweep_dir = None
+            print(f"{TITLE}: no sweep dir ({type(error).__name__}: {error})", file=sys.stderr)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            sweep_dir = LeaderboardCallback.sweep_dir or Path(config.hydra.sweep.dir)
+            LeaderboardCallback.summary = show_leaderboard([sweep_dir], out_dir=sweep_dir)
+        except Exception as error:
+            print(f"{TITLE}: not built ({type(error).__name__}: {error})", file=sys.stderr)
+            LeaderboardCallback.summary = Summary()
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """`regbench-leaderboard DIR... [--out DIR]`: 0 when a table was built, 1 when there was nothing to
+    show (or it could not be written), 2 for a dir that does not exist."""
+    parser = argparse.ArgumentParser(prog="regbench-leaderboard",
+                                     description="Rebuild a leaderboard from regbench job dirs.")
+    parser.add_argument("dirs", nargs="+", type=Path, help="sweep or job dirs (searched for metrics.json)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where to write leaderboard.{csv,md} (default: the first dir)")
+    args = parser.parse_args(argv)
+    missing = [d for d in args.dirs if not d.exists()]
+    for directory in missing:
+        print(f"regbench-leaderboard: error: no such directory: {directory}", file=sys.stderr)
+    if missing:
+        return 2
+    try:
+        summary = show_leaderboard(args.dirs, out_dir=args.out)
+    except OSError as error:  # --out not writable, disk full
+        print(f"regbench-leaderboard: error: cannot write the leaderboard: {error}", file=sys.stderr)
+        return 1
+    return 1 if summary.empty else 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

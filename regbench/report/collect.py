@@ -1,0 +1,171 @@
+"""Collect: read and check every metrics.json under some dirs; one run per (config_hash, seed), the
+newest file's. Nothing here prints or computes statistics."""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+FINISHED = ("completed", "diverged")  # jobs whose runs count (`diverged`: some of its runs did)
+UNFINISHED = ("failed", "interrupted", "running")
+# a technique that has no meaning for the data (label smoothing on regression): listed, neither a row nor
+# a failure; its `reason` says why
+NOT_APPLICABLE = "not_applicable"
+LABELS = ("dataset", "model", "setting")
+# Fields of a run that the leaderboard reads; member_test_acc: an ensemble's mean member.
+METRICS = ("test_acc", "train_acc", "gap_acc", "test_loss", "train_loss", "gap_loss", "member_test_acc")
+HASH = re.compile(r"[0-9a-f]{8,64}")
+
+
+class BadFile(Exception):
+    """A metrics.json the leaderboard cannot use; the message says what is wrong, in a few words."""
+
+
+def find_metrics(dirs: Iterable[Path | str]) -> list[Path]:
+    """Every `**/metrics.json` under `dirs` (a path to a file is taken as it is), each file once."""
+    found: dict[Path, Path] = {}
+    for directory in map(Path, dirs):
+        for path in [directory] if directory.is_file() else sorted(directory.glob("**/metrics.json")):
+            found.setdefault(path.resolve(), path)
+    return list(found.values())
+
+
+def _no_constants(name: str) -> None:
+    raise BadFile(f"not valid JSON ({name} is not a JSON value)")
+
+
+def read_record(path: Path) -> tuple[int, dict]:
+    """(modification time in ns, the checked record) of one metrics.json; raises BadFile."""
+    try:
+        mtime = path.stat().st_mtime_ns
+        text = path.read_bytes().decode()
+    except OSError as error:
+        raise BadFile(f"cannot read it ({error.strerror or error})") from None
+    except UnicodeDecodeError:
+        raise BadFile("not valid JSON (not UTF-8 text)") from None
+    if not text.strip():
+        raise BadFile("empty file")
+    try:
+        record = json.loads(text, parse_constant=_no_constants)
+    except json.JSONDecodeError as error:
+        if error.pos >= len(text.rstrip()) or error.msg.startswith("Unterminated string"):  # ran out
+            raise BadFile("not valid JSON (truncated?)") from None
+        raise BadFile(f"not valid JSON (line {error.lineno} column {error.colno}: {error.msg})") from None
+    check(record)
+    return mtime, record
+
+
+_ABSENT = object()
+
+
+def _wrong(name: str, value: Any, expected: str) -> BadFile:
+    if value is _ABSENT:
+        return BadFile(f"no {name!r} field (not a regbench metrics.json?)")
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    return BadFile(f"{name!r} is {shown}, expected {expected}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check(record: Any) -> None:
+    """Raise BadFile unless `record` has the fields and types the leaderboard reads (notes/schema.md).
+
+    Every job needs `status`; completed and diverged jobs also their identity (`config_hash`,
+    `baseline_hash`), `labels`, `technique` and `runs`, each run an int `seed` and numbers or nulls
+    for the metrics. Fields the leaderboard does not read are not checked.
+    """
+    if not isinstance(record, dict):
+        raise BadFile(f"not a JSON object (a JSON {type(record).__name__})")
+    status = record.get("status", _ABSENT)
+    if status not in (*FINISHED, *UNFINISHED, NOT_APPLICABLE):
+        raise _wrong("status", status, "one of " + ", ".join((*FINISHED, *UNFINISHED, NOT_APPLICABLE)))
+    for key in ("error", "reason", "technique") if status == NOT_APPLICABLE else ("error",):
+        if not isinstance(record.get(key), (str, type(None))):
+            raise _wrong(key, record[key], "a string or null")
+    if status not in FINISHED:
+        return
+    for key in ("config_hash", "baseline_hash"):
+        value = record.get(key, _ABSENT)
+        if not (isinstance(value, str) and HASH.fullmatch(value)):
+            raise _wrong(key, value, "a lowercase hex string")
+    if not isinstance(record.get("technique"), str) or not record["technique"]:
+        raise _wrong("technique", record.get("technique", _ABSENT), "a name")
+    labels = record.get("labels", _ABSENT)
+    if not isinstance(labels, dict):
+        raise _wrong("labels", labels, "an object")
+    for key in LABELS:
+        if not isinstance(labels.get(key), str):
+            raise _wrong(f"labels.{key}", labels.get(key, _ABSENT), "a string")
+    runs = record.get("runs", _ABSENT)
+    if not isinstance(runs, list):
+        raise _wrong("runs", runs, "a list")
+    for i, run in enumerate(runs):
+        if not isinstance(run, dict):
+            raise _wrong(f"runs[{i}]", run, "an object")
+        seed = run.get("seed", _ABSENT)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise _wrong(f"runs[{i}].seed", seed, "an int")
+        if not isinstance(run.get("diverged", False), bool):
+            raise _wrong(f"runs[{i}].diverged", run["diverged"], "true or false")
+        for key in METRICS:
+            if run.get(key) is not None and not _is_number(run[key]):
+                raise _wrong(f"runs[{i}].{key}", run[key], "a number or null")
+
+
+@dataclass
+class Collected:
+    """What `collect` read. runs: one row per (config_hash, seed), ordered oldest file first."""
+    runs: pd.DataFrame
+    statuses: dict[str, int]
+    unfinished: list[dict]
+    skipped: list[tuple[str, str]]
+
+
+RUN_COLUMNS = ["config_hash", "baseline_hash", "seed", "diverged", *METRICS, "technique", *LABELS]
+
+
+def collect(dirs: Iterable[Path | str]) -> Collected:
+    """Read every metrics.json under `dirs`; nothing is printed.
+
+    A (config_hash, seed) found in several files counts once: the newest file by mtime wins (ties:
+    the later path). Files that cannot be used are returned in `skipped` with the reason; failed,
+    interrupted and running jobs in `unfinished`.
+    """
+    records, skipped = [], []
+    for path in find_metrics(dirs):
+        try:
+            mtime, record = read_record(path)
+        except BadFile as error:
+            skipped.append((str(path), str(error)))
+            continue
+        records.append((mtime, str(path), record))
+    records.sort(key=lambda item: item[:2])
+
+    runs: dict[tuple[str, int], dict] = {}
+    unfinished = []
+    for _, path, record in records:
+        if record["status"] not in FINISHED:
+            why = record.get("reason" if record["status"] == NOT_APPLICABLE else "error")
+            error = " ".join(str(why or "").split())  # one line, whatever was written
+            unfinished.append({"path": str(Path(path).parent), "status": record["status"], "error": error,
+                               "technique": record.get("technique") or "?"})
+            continue
+        for run in record["runs"]:
+            key = (record["config_hash"], run["seed"])
+            runs.pop(key, None)  # re-inserted last: the frame stays ordered oldest file first
+            runs[key] = {"config_hash": record["config_hash"], "baseline_hash": record["baseline_hash"],
+                         "seed": run["seed"], "diverged": run.get("diverged", False),
+                         **{metric: run.get(metric) for metric in METRICS},
+                         "technique": record["technique"], **{name: record["labels"][name] for name in LABELS}}
+    frame = pd.DataFrame(list(runs.values()), columns=RUN_COLUMNS)
+    frame[list(METRICS)] = frame[list(METRICS)].astype(float)  # null -> NaN
+    frame["diverged"] = frame["diverged"].astype(bool)
+    statuses = dict(Counter(record["status"] for *_, record in records))
+    return Collected(frame, statuses, unfinished, skipped)
