@@ -22,7 +22,7 @@ from regbench import identity, jobs, plugins
 from regbench.config import CONF_DIR, ConfigError, check_choice
 from regbench.experiment import Experiment, job_record, run_job
 from regbench.trainer.hooks import NotApplicable
-from regbench.results import write_csv, write_json
+from regbench.results import write_csv, write_json, write_npz
 
 log = logging.getLogger("regbench")
 PROGRESS = ("auto", True, False)
@@ -152,6 +152,8 @@ def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool
             log.error("job %s failed: %s", target.name, record["error"])
             return record
         write_csv(target / "curves.csv", curves)
+        if experiment.predictions is not None:  # a 1-D regression: its fitted functions, for the pictures
+            write_npz(target / "predictions.npz", experiment.predictions)
         write_json(target / "metrics.json", record)
     return {**record, "job_dir": str(target)}
 

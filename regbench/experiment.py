@@ -74,6 +74,8 @@ class Experiment:
     device: torch.device
     technique: str
     threads: int | None = None
+    # set by `run` for a 1-D regression: what predictions.npz holds (see `function_arrays`); else None
+    predictions: dict | None = None
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> "Experiment":
@@ -102,13 +104,29 @@ class Experiment:
         data = self.dataset.load()
         result = train_population(self.model, data, self.trainer, self.regularizers, self.seeds,
                                   self.device, on_epoch=on_epoch)
+        self.predictions = function_arrays(data, result)
         return run_rows(result), result.curves
+
+
+def function_arrays(data, result: TrainResult) -> dict | None:
+    """predictions.npz of a 1-D regression (the fitted functions): x_test, y_test (n,) the grid and its
+    targets, predictions (R, n) one row per seed, seeds (R,), x_train, y_train (N,). None otherwise."""
+    if result.test_predictions is None:
+        return None
+
+    def flat(tensor: torch.Tensor):
+        return tensor.detach().cpu().reshape(len(tensor)).numpy()
+
+    return {"x_test": flat(data.x_test), "y_test": flat(data.y_test),
+            "predictions": result.test_predictions.numpy(), "seeds": torch.tensor(result.seeds).numpy(),
+            "x_train": flat(data.x_train), "y_train": flat(data.y_train)}
 
 
 def run_rows(result: TrainResult) -> list[dict]:
     """metrics.json `runs`: gap_acc = train_acc - test_acc, gap_loss = test_loss - train_loss.
 
-    With ensembles the metrics are the ensemble's, and `member_*` keys hold its mean member's.
+    With ensembles the metrics are the ensemble's, `member_*` keys hold its mean member's and
+    `member_test_accs` each member's test accuracy (`member_test_losses` for regression).
     """
     final = {key: value.tolist() for key, value in result.final.items()}
     members = {key: value.tolist() for key, value in (result.member_final or {}).items()}
@@ -119,6 +137,11 @@ def run_rows(result: TrainResult) -> list[dict]:
         if members:
             member = with_gaps({key: values[r] for key, values in members.items()})
             row.update({f"member_{key}": value for key, value in member.items()})
+            each = result.member_each or {}
+            if "test_acc" in each:  # each member's own, for the members-against-ensemble picture
+                row["member_test_accs"] = each["test_acc"][r].tolist()
+            elif "test_loss" in each:  # regression
+                row["member_test_losses"] = each["test_loss"][r].tolist()
         row["epochs"] = int(result.epochs[r])
         row["best_epoch"] = None if result.best_epoch is None else int(result.best_epoch[r])
         row["diverged"] = bool(result.diverged[r])

@@ -59,6 +59,14 @@ def write_json(path: Path | str, payload: dict) -> None:
     write_atomic(path, json.dumps(json_safe(payload), indent=2) + "\n")
 
 
+def write_npz(path: Path | str, arrays: dict) -> None:
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    write_atomic(path, buffer.getvalue())
+
+
 def write_csv(path: Path | str, rows: Iterable[dict]) -> None:
     rows = list(rows)
     buffer = io.StringIO()

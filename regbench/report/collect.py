@@ -19,6 +19,8 @@ NOT_APPLICABLE = "not_applicable"
 LABELS = ("dataset", "model", "setting")
 # Fields of a run that the leaderboard reads; member_test_acc: an ensemble's mean member.
 METRICS = ("test_acc", "train_acc", "gap_acc", "test_loss", "train_loss", "gap_loss", "member_test_acc")
+# An ensemble's members one by one (lists of numbers or nulls), for the members-against-ensemble picture.
+MEMBER_LISTS = ("member_test_accs", "member_test_losses")
 HASH = re.compile(r"[0-9a-f]{8,64}")
 
 
@@ -117,6 +119,11 @@ def check(record: Any) -> None:
         for key in METRICS:
             if run.get(key) is not None and not _is_number(run[key]):
                 raise _wrong(f"runs[{i}].{key}", run[key], "a number or null")
+        for key in MEMBER_LISTS:
+            values = run.get(key)
+            if values is not None and not (isinstance(values, list)
+                                           and all(v is None or _is_number(v) for v in values)):
+                raise _wrong(f"runs[{i}].{key}", values, "a list of numbers or nulls")
 
 
 @dataclass
@@ -128,7 +135,9 @@ class Collected:
     skipped: list[tuple[str, str]]
 
 
-RUN_COLUMNS = ["config_hash", "baseline_hash", "seed", "diverged", *METRICS, "technique", *LABELS]
+# path: the job dir of the file the run came from (its curves.csv and predictions.npz are there)
+RUN_COLUMNS = ["config_hash", "baseline_hash", "seed", "diverged", *METRICS, "technique", *LABELS,
+               *MEMBER_LISTS, "path"]
 
 
 def collect(dirs: Iterable[Path | str]) -> Collected:
@@ -163,7 +172,8 @@ def collect(dirs: Iterable[Path | str]) -> Collected:
             runs[key] = {"config_hash": record["config_hash"], "baseline_hash": record["baseline_hash"],
                          "seed": run["seed"], "diverged": run.get("diverged", False),
                          **{metric: run.get(metric) for metric in METRICS},
-                         "technique": record["technique"], **{name: record["labels"][name] for name in LABELS}}
+                         "technique": record["technique"], **{name: record["labels"][name] for name in LABELS},
+                         **{key: run.get(key) for key in MEMBER_LISTS}, "path": str(Path(path).parent)}
     frame = pd.DataFrame(list(runs.values()), columns=RUN_COLUMNS)
     frame[list(METRICS)] = frame[list(METRICS)].astype(float)  # null -> NaN
     frame["diverged"] = frame["diverged"].astype(bool)

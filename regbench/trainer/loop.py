@@ -94,6 +94,10 @@ class TrainResult:
     and `member_final` the mean of its members' own metrics. `params` are the members' final
     parameters, (P, ...) with P = R x members, replicate-major.
 
+    member_each: with ensembles, each member's own final metrics, (R, members) per key; else None.
+    test_predictions: (R, n_test) the reported predictor's outputs on the test inputs (the ensemble's
+    mean with ensembles), kept only for regression with one input and one output (the 1-D pictures).
+
     diverged: (R,) bool, a loss of the reported weights (`final`, after every hook's `finalize`) is
     non-finite on some split. diverged_epoch: (R,) long, the first epoch in which a member's training
     loss (a batch's, or the evaluated one) was non-finite; 0 where it never was.
@@ -108,6 +112,8 @@ class TrainResult:
     diverged_epoch: torch.Tensor
     params: Params
     curves: list[dict] = field(default_factory=list)
+    member_each: dict[str, torch.Tensor] | None = None
+    test_predictions: torch.Tensor | None = None
 
 
 class Objective:
@@ -364,9 +370,10 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
     for hook in hooks:
         params = hook.finalize(params)
     members_final, final = measure(model, params, data, objective, M)
-    member_final = None
+    member_final = member_each = None
     if M > 1:
-        member_final = {key: by_replicate(value, M).mean(1) for key, value in members_final.items()}
+        member_each = {key: by_replicate(value, M) for key, value in members_final.items()}
+        member_final = {key: value.mean(1) for key, value in member_each.items()}
     best_epoch = None
     if len(data.y_val):
         history = torch.stack(val_history)  # (evaluations, R)
@@ -377,7 +384,20 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
                        best_epoch=best_epoch, epochs=by_replicate(epochs_run, M).max(1).values,
                        diverged=~torch.isfinite(reported).all(0),
                        diverged_epoch=first_epoch(by_replicate(diverged_epoch, M)),
-                       params={name: value.detach() for name, value in params.items()}, curves=curves)
+                       params={name: value.detach() for name, value in params.items()}, curves=curves,
+                       member_each=member_each, test_predictions=function_predictions(model, params, data, objective, M))
+
+
+def function_predictions(model: nn.Module, params: Params, data: Data, objective: Objective,
+                      members: int) -> torch.Tensor | None:
+    """(R, n_test) the reported predictors' outputs on x_test, for a 1-D regression (one input, one
+    output: a function that can be drawn); None for anything else."""
+    if not isinstance(objective, Regression) or data.input_shape != (1,) or data.output_size != 1 \
+            or len(data.y_test) == 0:
+        return None
+    outputs = predict(model, params, data.x_test)                             # (P, n, 1)
+    outputs = objective.combine(outputs.reshape(-1, members, *outputs.shape[1:]))  # (R, n, 1)
+    return outputs[..., 0].cpu()
 
 
 def first_epoch(epochs: torch.Tensor) -> torch.Tensor:
