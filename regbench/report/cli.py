@@ -89,6 +89,13 @@ class LeaderboardCallback(Callback):
         except Exception as error:
             print(f"{TITLE}: not built ({type(error).__name__}: {error})", file=sys.stderr)
             LeaderboardCallback.summary = Summary()
+        if not LeaderboardCallback.summary.empty:
+            try:  # loads matplotlib: only here, never in a job
+                from regbench.report.page import report_quietly
+            except Exception as error:
+                print(f"regbench report: not built ({type(error).__name__}: {error})", file=sys.stderr)
+            else:
+                report_quietly([sweep_dir], out_dir=sweep_dir)
 
 
 def cli(argv: list[str] | None = None) -> int:
@@ -99,6 +106,8 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("dirs", nargs="+", type=Path, help="sweep or job dirs (searched for metrics.json)")
     parser.add_argument("--out", type=Path, default=None,
                         help="where to write leaderboard.{csv,md} (default: the first dir)")
+    parser.add_argument("--report", action="store_true",
+                        help="also draw the pictures (report/*.png) and write report.md and report.html")
     args = parser.parse_args(argv)
     missing = [d for d in args.dirs if not d.exists()]
     for directory in missing:
@@ -110,6 +119,14 @@ def cli(argv: list[str] | None = None) -> int:
     except OSError as error:  # --out not writable, disk full
         print(f"regbench-leaderboard: error: cannot write the leaderboard: {error}", file=sys.stderr)
         return 1
+    if args.report and not summary.empty:
+        from regbench.report.page import build_report
+        try:
+            written = build_report(args.dirs, out_dir=args.out)
+        except OSError as error:
+            print(f"regbench-leaderboard: error: cannot write the report: {error}", file=sys.stderr)
+            return 1
+        print(f"report: {written[0]}, {written[1]} ({len(written) - 2} pictures)")
     return 1 if summary.empty else 0
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from regbench.report import curves as reduce
 from regbench.report.summarize import technique_setting
+from regbench.report.table import without_common_setting
 
 PLOT_DIR = "report"
 SPLIT_STYLE = {"train": ("tab:blue", "-"), "val": ("tab:orange", "--"), "test": ("tab:green", "-.")}
@@ -54,7 +55,8 @@ def draw_all(board: pd.DataFrame, runs: pd.DataFrame, out_dir: Path | str) -> li
     with plt.rc_context({"font.size": 10, "axes.titlesize": 10, "axes.spines.top": False,
                          "axes.spines.right": False, "savefig.dpi": 110}):
         for dataset, model, rows in groups(board):
-            where = f"{dataset}, {model}"
+            rows, common = without_common_setting(rows)  # a suite's trainer values, said once in the title
+            where = f"{dataset}, {model}" + (f", {common}" if common else "")
             pictures += draw_bars(plt, rows, out_dir / f"bars-{slug(dataset, model)}.png", where)
             for metric in reduce.CURVE_METRICS:
                 pictures += draw_curves(plt, rows, runs, metric,
@@ -86,19 +88,25 @@ def draw_bars(plt, rows: pd.DataFrame, path: Path, where: str) -> list[Picture]:
     for axis, (metric, label, scale) in zip(axes, panels):
         means = rows[f"{metric}_mean"].to_numpy(float) * scale
         halves = rows[f"{metric}_ci"].to_numpy(float) * scale
-        axis.barh(y, means, xerr=[h if math.isfinite(h) else 0 for h in halves], color=colors,
-                  error_kw={"ecolor": "black", "capsize": 3, "lw": 1}, height=0.65)
+        whiskers = [h if math.isfinite(h) else 0 for h in halves]
+        if metric == "test_acc":  # accuracies sit close together near the top: dots, on a zoomed axis
+            axis.errorbar(means, y, xerr=whiskers, fmt="none", ecolor="black", capsize=3, lw=1)
+            axis.scatter(means, y, c=colors, s=60, zorder=3, edgecolor="black", lw=0.5)
+            axis.set_ylim(-0.6, len(rows) - 0.4)
+        else:
+            axis.barh(y, means, xerr=whiskers, color=colors,
+                      error_kw={"ecolor": "black", "capsize": 3, "lw": 1}, height=0.65)
+            axis.axvline(0, color="black", lw=0.8)
         for base in means[rows.is_baseline.to_numpy(bool)]:
             axis.axvline(base, color=BASELINE_COLOR, ls="--", lw=1)
-        axis.axvline(0, color="black", lw=0.8)
         axis.set_xlabel(label)
         axis.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(y, names)
     better = "higher is better" if classification else "lower is better"
     axes[0].set_title(f"{where}: test {'accuracy' if classification else 'loss'} ({better})")
     axes[1].set_title("train–test gap (smaller: less overfitting)")
-    figure.supxlabel("bars: mean over seeds; whiskers: 95% CI; grey bar and dashed line: the baseline "
-                     "(no regularizer)", fontsize=9)
+    figure.supxlabel("mean over seeds" + (" (dot)" if classification else "") + "; whiskers: 95% CI; grey and "
+                     "dashed line: the baseline (no regularizer)", fontsize=9)
     save(plt, figure, path)
     metric = "test accuracy" if classification else "test loss"
     return [Picture(path, f"{metric} and gap: {where}",
