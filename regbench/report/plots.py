@@ -117,7 +117,7 @@ def grid(plt, count: int, width: float = 3.2, height: float = 2.5):
     columns = min(COLUMNS, count)
     lines = math.ceil(count / columns)
     figure, axes = plt.subplots(lines, columns, figsize=(width * columns, height * lines + 0.6),
-                                squeeze=False, sharex=True, sharey=True)
+                                squeeze=False, sharex=True, sharey=True, layout="constrained")
     for axis in axes.flat[count:]:
         axis.set_visible(False)
     return figure, list(axes.flat[:count])
@@ -158,7 +158,7 @@ def draw_curves(plt, rows: pd.DataFrame, runs: pd.DataFrame, metric: str, path: 
         axis.tick_params(labelbottom=True)
     axes[0].legend(loc="best", fontsize=8)
     columns = min(COLUMNS, len(bands))
-    for axis in axes[-columns:]:
+    for axis in axes:  # every panel: a lone panel on the last line would otherwise sit under an unlabelled one
         axis.set_xlabel("epoch")
     label = "accuracy (%)" if metric == "acc" else "loss" + (" (log scale)" if positive else "")
     for i, axis in enumerate(axes):
