@@ -8,6 +8,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -19,7 +21,7 @@ from hydra.types import RunMode
 from regbench import progress
 from regbench.config import CONF_DIR
 from regbench.progress import PROGRESS_FILE, Snapshot, epoch_file, eta, scan, status_line, sweep_total
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 from tests.test_jobs import start_sweep, statuses, wait_for
 
 
@@ -164,14 +166,32 @@ def test_sweep_is_quiet_when_stderr_is_not_a_terminal(tmp_path):
     assert " done · " not in done.stderr and "\r" not in done.stderr
 
 
-def test_ctrl_c_ends_the_progress_line_before_the_interrupted_message(tmp_path):
-    sweep = tmp_path / "sweep"
-    process = start_sweep(sweep, "regularizer=none,l2,l1", "trainer.epochs=25", "progress=true",
-                          "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+def test_ctrl_c_in_a_terminal_ends_the_progress_line_before_the_interrupted_message(tmp_path):
+    """stderr a terminal (a pty): the line is redrawn in place, jobs in the workers draw no bars of their
+    own, and Ctrl-C moves to a new line before the one-line message."""
+    sweep, (leader, follower) = tmp_path / "sweep", os.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "regbench", "-m", "+suite=smoke", "regularizer=none,l2,l1",
+                                "trainer.epochs=25", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                                f"hydra.sweep.dir={sweep}"], cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=follower, start_new_session=True)
+    os.close(follower)
+    chunks = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: read_pty(leader), b"")), daemon=True)
+    reader.start()
     wait_for(lambda: "completed" in statuses(sweep).values())
+    time.sleep(progress.POLL_S * 2)
     os.killpg(process.pid, signal.SIGINT)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
-    lines = err.strip().splitlines()
-    assert lines[-1].startswith("regbench: interrupted:") and "Traceback" not in err, err
-    assert all(line.startswith("jobs ") for line in lines[:-1]) and len(lines) >= 2, err
+    assert process.wait(timeout=60) == 130
+    reader.join(timeout=10)
+    os.close(leader)
+    err = b"".join(chunks).decode().replace("\r\n", "\n")
+    assert "\r\x1b[Kjobs " in err and "Traceback" not in err and "━" not in err, err
+    assert err.count("\nregbench: interrupted:") == 1 and err.endswith("\n"), err
+    assert "\n" not in err.split("regbench: interrupted:")[0].rstrip("\n"), err  # one redrawn line before
+
+
+def read_pty(fd: int) -> bytes:
+    try:
+        return os.read(fd, 4096)
+    except OSError:   # EIO: the process closed its end
+        return b""
