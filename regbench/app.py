@@ -234,16 +234,18 @@ def main() -> None:
 
     try:
         plugins.load()  # here, so that a broken plug-in stops a sweep with one line before any job starts
-        hydra_entry()
+        try:
+            hydra_entry()
+        except BaseException:   # a sweep cut short: its progress line ends before any message below
+            progress.stop_watcher(final=False)
+            raise
     except (ConfigError, HydraException, OmegaConfBaseException) as error:
         fail(error)
     except OSError as error:  # a file or dir that cannot be read or written: the message names it
         fail(error, code=1)
     except KeyboardInterrupt:
-        progress.stop_watcher(final=False)   # its line ends before the interrupted sweep's leaderboard
         sys.exit(interrupted(LeaderboardCallback.sweep_dir))
     except Exception as error:
-        progress.stop_watcher(final=False)
         if USER_WANTS_TRACEBACK or not raised_by_launcher(error):
             raise
         fail(RuntimeError(f"hydra/launcher could not start the sweep: {error}"))
