@@ -18,7 +18,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from regbench import identity, jobs, plugins
+from regbench import identity, jobs, plugins, progress
 from regbench.config import CONF_DIR, ConfigError, check_choice
 from regbench.experiment import Experiment, job_record, run_job
 from regbench.trainer.hooks import NotApplicable
@@ -123,7 +123,11 @@ def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool
             with jobs.interruptible():
                 label = f"{experiment.technique} seeds {seeds[0]}-{seeds[-1]}"
                 total = experiment.trainer.epochs if experiment.trainer.steps is None else None  # None: unknown
-                with epoch_progress(cfg.progress, total, label) as on_epoch:
+                # a sweep shows every job's epoch on its one status line (regbench/progress.py)
+                check_choice("progress", cfg.progress, PROGRESS)
+                shown = (progress.epoch_file(target, total) if multirun and cfg.progress is not False
+                         else epoch_progress(cfg.progress, total, label))
+                with shown as on_epoch:
                     record, curves = run_job(experiment, record, on_epoch=on_epoch)
         except KeyboardInterrupt as interrupt:
             record.update(status="interrupted", error=f"interrupted ({str(interrupt) or 'SIGINT'})", runs=[])
@@ -232,7 +236,11 @@ def main() -> None:
 
     try:
         plugins.load()  # here, so that a broken plug-in stops a sweep with one line before any job starts
-        hydra_entry()
+        try:
+            hydra_entry()
+        except BaseException:   # a sweep cut short: its progress line ends before any message below
+            progress.stop_watcher(final=False)
+            raise
     except (ConfigError, HydraException, OmegaConfBaseException) as error:
         fail(error)
     except OSError as error:  # a file or dir that cannot be read or written: the message names it
