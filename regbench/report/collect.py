@@ -17,8 +17,10 @@ UNFINISHED = ("failed", "interrupted", "running")
 # a failure; its `reason` says why
 NOT_APPLICABLE = "not_applicable"
 LABELS = ("dataset", "model", "setting")
-# Fields of a run that the leaderboard reads; member_test_acc: an ensemble's mean member.
-METRICS = ("test_acc", "train_acc", "gap_acc", "test_loss", "train_loss", "gap_loss", "member_test_acc")
+# Fields of a run that the leaderboard reads; member_test_acc: an ensemble's mean member; test_ece: the
+# expected calibration error of the reported weights on the test set (null for regression)
+METRICS = ("test_acc", "train_acc", "gap_acc", "test_loss", "train_loss", "gap_loss", "member_test_acc",
+           "test_ece")
 # An ensemble's members one by one (lists of numbers or nulls), for the members-against-ensemble picture.
 MEMBER_LISTS = ("member_test_accs", "member_test_losses")
 HASH = re.compile(r"[0-9a-f]{8,64}")
