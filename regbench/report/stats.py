@@ -81,7 +81,7 @@ def paired_p_value(treated: dict[int, float], baseline: dict[int, float]) -> tup
     x, y = shared(treated, baseline)
     d = x - y
     n = len(d)
-    if n < 2 or np.all(d == d[0]):
+    if n < 2 or np.allclose(d, d[0], rtol=1e-9, atol=1e-12):  # equal up to rounding
         return math.nan, n
     t = d.mean() / (d.std(ddof=1) / math.sqrt(n))
     return float(2 * stats.t.sf(abs(t), n - 1)), n
