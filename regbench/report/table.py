@@ -172,13 +172,19 @@ def markdown(board: pd.DataFrame, unfinished: list[dict]) -> str:
     return text
 
 
-def print_table(board: pd.DataFrame, unfinished: list[dict]) -> None:
+def terminal():
+    """The console to print to: the terminal's width (or COLUMNS where set), else 160 for logs and pipes
+    (cells do not wrap)."""
+    import os
+
     from rich.console import Console
 
     console = Console()
-    if not console.is_terminal:  # logs and pipes: wide enough that cells do not wrap
-        console = Console(width=160)
-    print_board(console, board)
+    return console if console.is_terminal or os.environ.get("COLUMNS") else Console(width=160)
+
+
+def print_table(board: pd.DataFrame, unfinished: list[dict]) -> None:
+    print_board(terminal(), board)
     print_unfinished(unfinished)
 
 
@@ -215,7 +221,7 @@ def print_unfinished(unfinished: list[dict]) -> None:
     from rich.console import Console
     from rich.text import Text
 
-    console = Console() if Console().is_terminal else Console(width=160)
+    console = terminal()
     for u in unfinished:
         if u["status"] == NOT_APPLICABLE:
             console.print(Text(f"not applicable (not counted) {u['technique']} {u['path']}: {u['error']}",
