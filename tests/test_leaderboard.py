@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 import regbench.report.cli as report_cli
 from regbench.report.cli import LeaderboardCallback, Summary, show_leaderboard
 from regbench.report.collect import METRICS, collect
+from regbench.report.pivot import pivot
 from regbench.report.summarize import summarize
 from tests.conftest import run_cli
 
@@ -506,3 +507,64 @@ def test_a_merged_multi_dataset_board_fits_80_columns(tmp_path):
     text = render(board_of(tmp_path), 80)
     assert max(map(len, text.splitlines())) <= 80
     assert "mnist1d" in text and "toy1d" in text
+
+
+def hidden_job(root: Path, name: str, config_hash: str, hidden: int, accs: dict[int, float], **kwargs) -> Path:
+    """A job of an mlp with `hidden` units (in its label and its resolved config): seed -> test acc."""
+    job = write_job(root, name, config_hash, {seed: (1.0, acc) for seed, acc in accs.items()}, **kwargs)
+    data = json.loads(job.read_text())
+    data["labels"]["model"] = f"mlp[hidden={hidden}]"
+    data["config"] = {"model": {"name": "mlp", "hidden": hidden}}
+    job.write_text(json.dumps(data))
+    return job
+
+
+def test_pivot_by_a_config_key_gives_each_values_delta_and_their_difference(tmp_path, capsys):
+    # narrow (64): dropout - none = +0.02, +0.04, +0.00 ; wide (256): +0.10, +0.06, +0.08
+    hidden_job(tmp_path, "0", "a" * 16, 64, {0: 0.60, 1: 0.62, 2: 0.64})
+    hidden_job(tmp_path, "1", "b" * 16, 64, {0: 0.62, 1: 0.66, 2: 0.64}, technique="dropout", baseline_hash="a" * 16)
+    hidden_job(tmp_path, "2", "c" * 16, 256, {0: 0.70, 1: 0.72, 2: 0.71})
+    hidden_job(tmp_path, "3", "d" * 16, 256, {0: 0.80, 1: 0.78, 2: 0.79}, technique="dropout", baseline_hash="c" * 16)
+    runs = collect([tmp_path], by="model.hidden").runs
+    table = pivot(runs, "model.hidden")
+    assert list(table.value) == ["64", "256"] and set(table.model) == {"mlp"}
+    narrow, wide = table.iloc[0], table.iloc[1]
+    assert narrow.delta_mean == pytest.approx(0.02) and wide.delta_mean == pytest.approx(0.08)
+    # per-seed differences of the Δs: 0.08, 0.02, 0.08 -> mean 0.06, sd 0.034641 (= sqrt(0.0012))
+    assert wide.diff_method == "paired" and wide.diff_seeds == 3 and wide.vs == "64"
+    assert wide.diff_mean == pytest.approx(0.06)
+    assert wide.diff_ci == pytest.approx(T_975_2 * math.sqrt(0.0012) / math.sqrt(3))
+    assert report_cli.cli([str(tmp_path), "--by", "model.hidden"]) == 0
+    out = capsys.readouterr().out
+    assert "+6.0 ± 8.6 (paired n=3)" in out and "hidden=256" in out
+    md = (tmp_path / "leaderboard_by_model.hidden.md").read_text()
+    assert "| mlp | dropout | — | +2.0 ± 5.0 (n=3) | +8.0 ± 5.0 (n=3) | +6.0 ± 8.6 (paired n=3) |" in md
+
+
+def test_pivot_without_shared_seeds_uses_welchs_interval(tmp_path):
+    hidden_job(tmp_path, "0", "a" * 16, 64, {0: 0.60, 1: 0.62})
+    hidden_job(tmp_path, "1", "b" * 16, 64, {0: 0.62, 1: 0.66}, technique="dropout", baseline_hash="a" * 16)
+    hidden_job(tmp_path, "2", "c" * 16, 256, {5: 0.70, 6: 0.72, 7: 0.71})
+    hidden_job(tmp_path, "3", "d" * 16, 256, {5: 0.80, 6: 0.78, 7: 0.79}, technique="dropout",
+               baseline_hash="c" * 16)
+    wide = pivot(collect([tmp_path], by="model.hidden").runs, "model.hidden").iloc[1]
+    # Δs: narrow 0.02, 0.04; wide 0.10, 0.06, 0.08; no seed in common
+    from scipy import stats
+    reference = stats.ttest_ind([0.10, 0.06, 0.08], [0.02, 0.04], equal_var=False).confidence_interval(0.95)
+    assert wide.diff_method == "Welch" and wide.diff_mean == pytest.approx(0.05)
+    assert wide.diff_mean - wide.diff_ci == pytest.approx(reference.low)
+
+
+def test_pivot_with_three_values_compares_each_with_the_first_and_a_missing_key_is_one_line(tmp_path, capsys):
+    for i, (hidden, gain) in enumerate([(256, 0.08), (16, 0.00), (64, 0.02)]):
+        base, treated = f"{2 * i + 1}" * 16, f"{2 * i + 2}" * 16
+        hidden_job(tmp_path, f"{2 * i}", base, hidden, {0: 0.6, 1: 0.7})
+        hidden_job(tmp_path, f"{2 * i + 1}", treated, hidden, {0: 0.6 + gain, 1: 0.7 + gain + 0.01},
+                   technique="dropout", baseline_hash=base)
+    table = pivot(collect([tmp_path], by="model.hidden").runs, "model.hidden")
+    assert list(table.value) == ["16", "64", "256"]  # numeric order; the first is the reference
+    assert pd.isna(table.vs.iloc[0]) and list(table.vs)[1:] == ["16", "16"]
+    assert table.diff_mean.tolist()[1:] == [pytest.approx(0.02), pytest.approx(0.08)]
+    assert report_cli.cli([str(tmp_path), "--by", "trainer.nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--by trainer.nosuch: no run has this config key" in err

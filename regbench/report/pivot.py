@@ -7,6 +7,7 @@ paired Δ against its own baseline (the `none` run of that value), as on the lea
 """
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -35,12 +36,17 @@ def without_condition(label: str, name: str) -> str:
 
 
 def value_order(values: list[str]) -> list[str]:
-    """Numbers in numeric order, then the rest as text."""
+    """Numbers in numeric order, then lists of numbers ('[32, 32]') in order, then the rest as text."""
     def key(value: str) -> tuple:
         try:
-            return (0, float(value), "")
+            parsed = json.loads(value)
         except ValueError:
-            return (1, 0.0, value)
+            parsed = value
+        if isinstance(parsed, (int, float)) and not isinstance(parsed, bool):
+            return (0, (parsed,), "")
+        if isinstance(parsed, list) and all(isinstance(x, (int, float)) for x in parsed):
+            return (1, tuple(parsed), "")
+        return (2, (), value)
     return sorted(values, key=key)
 
 
@@ -112,18 +118,25 @@ def pivot(runs: pd.DataFrame, key: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=PIVOT_COLUMNS)
 
 
-def pivot_rows(table: pd.DataFrame, key: str, compact: bool = False) -> list[tuple[str, list[str], list[list[str]]]]:
-    """[(dataset, header, cells)], one table per dataset: a row per technique with Δ for each value of
-    `key` side by side and Δ(value) − Δ(first value) for the others."""
+def pivot_rows(table: pd.DataFrame, key: str,
+               compact: bool = False) -> list[tuple[str, str, list[str], list[list[str]]]]:
+    """[(title, unit, header, cells)], one table per dataset: a row per technique with Δ for each value
+    of `key` side by side and Δ(value) − Δ(first value) for the others. Compact (the terminal): short
+    headers ('hidden=[32]', '[32] − [256]', the unit in the title), model and setting columns that
+    every row shares move to the title."""
     name = key.rpartition(".")[2] if compact else key
     out = []
     for dataset, part in table.groupby("dataset", sort=False):
         values = value_order(list(dict.fromkeys(part.value)))
         percent = (part.metric == "test_acc").all()
-        unit = "Δ acc %" if percent else "Δ loss"
+        unit = "Δ test acc %" if percent else "Δ test loss"
         header = ["model", "technique", "setting"]
-        header += [f"{unit} {name}={v}" for v in values]
-        header += [f"{unit} {name}={v} − {name}={values[0]}" for v in values[1:]]
+        if compact:
+            header += [f"{name}={v}" for v in values] + [f"{v} − {values[0]}" for v in values[1:]]
+        else:
+            header += [f"{unit} {name}={v}" for v in values]
+            header += [f"{unit} {name}={v} − {name}={values[0]}" for v in values[1:]]
+        title = [f"dataset={dataset}"]
         cells = []
         for (model, technique, setting), group in part.groupby(["model", "technique", "setting"], sort=False):
             by_value = {row.value: row for _, row in group.iterrows()}
@@ -139,11 +152,16 @@ def pivot_rows(table: pd.DataFrame, key: str, compact: bool = False) -> list[tup
                 method = f"paired n={row.diff_seeds}" if row.diff_method == "paired" else "Welch"
                 line.append(fmt(row.diff_mean, row.diff_ci, percent=percent, signed=True) + f" ({method})")
             cells.append(line)
-        if compact:  # columns every row leaves empty say nothing
-            keep = [i for i, column in enumerate(header)
-                    if column not in ("model", "setting") or any(line[i] != "—" for line in cells)]
+        if compact:  # a model or setting the same on every row goes to the title
+            keep = []
+            for i, column in enumerate(header):
+                same = {line[i] for line in cells}
+                if column in ("model", "setting") and len(same) == 1:
+                    title += [f"{column}={same.pop()}"] if cells[0][i] != "—" else []
+                else:
+                    keep.append(i)
             header, cells = [header[i] for i in keep], [[line[i] for i in keep] for line in cells]
-        out.append((dataset, header, cells))
+        out.append((" ".join(title), unit, header, cells))
     return out
 
 
@@ -155,8 +173,8 @@ PIVOT_NOTES = ("Δ: each row's paired Δ against its own baseline (the `none` ru
 
 def pivot_markdown(table: pd.DataFrame, key: str) -> str:
     text = f"# Δ by {key}\n"
-    for dataset, header, cells in pivot_rows(table, key):
-        text += f"\n## {dataset}\n\n| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n"
+    for title, _, header, cells in pivot_rows(table, key):
+        text += f"\n## {title}\n\n| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n"
         text += "".join("| " + " | ".join(c.replace("|", "\\|") for c in line) + " |\n" for line in cells)
     return text + "\n" + PIVOT_NOTES + "\n"
 
@@ -165,8 +183,8 @@ def print_pivot(console, table: pd.DataFrame, key: str) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    for dataset, header, cells in pivot_rows(table, key, compact=True):
-        grid = Table(title=Text(f"Δ by {key} dataset={dataset}"),
+    for title, unit, header, cells in pivot_rows(table, key, compact=True):
+        grid = Table(title=Text(f"{unit} by {key}: {title}"),
                      caption=Text("Δ vs each value's own baseline; last columns: difference of the Δs "
                                   "(paired on shared seeds, else Welch)"))
         for name in header:

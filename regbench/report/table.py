@@ -189,15 +189,15 @@ def print_table(board: pd.DataFrame, unfinished: list[dict]) -> None:
 
 
 def print_board(console, board: pd.DataFrame) -> None:
-    """The board as tables that fit `console`'s width: one per dataset (each with its own metric:
-    accuracy, or test loss for regression, and its condition in the title), columns dropped by
-    `display_rows` where the width asks for it; the caption once, under the last."""
+    """The board as tables that fit `console`'s width: one per (dataset, model) (each with its own
+    metric: accuracy, or test loss for regression, and its condition in the title), columns dropped
+    by `display_rows` where the width asks for it; the caption once, under the last."""
     from rich.table import Table
     from rich.text import Text
 
-    datasets = list(dict.fromkeys(board.dataset))
-    for k, dataset in enumerate(datasets):
-        part = board[board.dataset == dataset]
+    datasets = list(dict.fromkeys(zip(board.dataset, board.model)))
+    for k, (dataset, model) in enumerate(datasets):
+        part = board[(board.dataset == dataset) & (board.model == model)]
         header, cells, shared = display_rows(part, compact=True, width=console.width)
         caption = None
         if k == len(datasets) - 1:
@@ -210,9 +210,8 @@ def print_board(console, board: pd.DataFrame) -> None:
             # fold: a long setting wraps onto more lines instead of ending in '…'
             table.add_column(name, justify="left" if name in (*LABEL_COLUMNS, "baseline") else "right",
                              overflow="fold")
-        models = list(part.model)
-        for i, row in enumerate(cells):  # Text: labels such as 'mnist1d[n_train=500]' are not markup
-            table.add_row(*map(Text, row), end_section=i + 1 < len(models) and models[i + 1] != models[i])
+        for row in cells:  # Text: labels such as 'mnist1d[n_train=500]' are not markup
+            table.add_row(*map(Text, row))
         console.print(table)
 
 
