@@ -57,3 +57,12 @@ def test_classification_calibrates_the_probabilities_behind_logits_or_log_probab
     averaged = logits.softmax(-1).mean(1)                                         # (R, n, K)
     ensemble = CLASSIFICATION.calibration(CLASSIFICATION.combine(logits), targets)["ece"]
     torch.testing.assert_close(ensemble, expected_calibration_error(averaged, targets))
+
+
+def test_a_confidence_on_a_bin_edge_belongs_to_the_bin_below():
+    # bins are (b/15, (b+1)/15]: 0.6 = 9/15 closes bin (8/15, 9/15], 0.62 opens the next one
+    assert 0.6 * 15 == 9.0
+    probs = torch.tensor([[[0.6, 0.4], [0.62, 0.38]]], dtype=torch.float64)
+    targets = torch.tensor([0, 1])  # the first right, the second wrong
+    got = expected_calibration_error(probs, targets)
+    torch.testing.assert_close(got, torch.tensor([(abs(1 - 0.6) + abs(0 - 0.62)) / 2], dtype=torch.float64))
