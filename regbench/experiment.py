@@ -153,9 +153,11 @@ def run_rows(result: TrainResult) -> list[dict]:
 
 
 def with_gaps(row: dict) -> dict:
-    """Adds the gaps; a regression row has no accuracy: its `*_acc` keys are null."""
+    """Adds the gaps; a regression row has no accuracy and no calibration: its `*_acc` keys and
+    `test_ece` are null."""
     for split in ("train", "val", "test"):
         row.setdefault(f"{split}_acc", None)
+    row.setdefault("test_ece", None)
     row["gap_acc"] = None if row["test_acc"] is None else row["train_acc"] - row["test_acc"]
     row["gap_loss"] = row["test_loss"] - row["train_loss"]
     return row

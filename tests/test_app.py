@@ -10,7 +10,7 @@ from regbench.app import execute
 from tests.conftest import run_cli
 
 RUN_KEYS = {"seed", "train_acc", "val_acc", "test_acc", "train_loss", "val_loss", "test_loss",
-            "gap_acc", "gap_loss", "epochs", "best_epoch", "diverged", "diverged_epoch"}
+            "gap_acc", "gap_loss", "test_ece", "epochs", "best_epoch", "diverged", "diverged_epoch"}
 
 
 def test_job_writes_metrics_and_curves(make_cfg, tmp_path):

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 import regbench.report.cli as report_cli
 from regbench.report.cli import LeaderboardCallback, Summary, show_leaderboard
 from regbench.report.collect import METRICS, collect
+from regbench.report.pivot import pivot
 from regbench.report.summarize import summarize
 from tests.conftest import run_cli
 
@@ -159,8 +160,8 @@ def test_a_diverged_run_is_left_out_of_every_column_and_of_delta_on_both_sides(t
     assert (dropout.seeds, dropout.diverged, dropout.delta_seeds) == (0, 2, 0)
     assert all(math.isnan(dropout[f"{m}_mean"]) for m in METRICS)
     md = (tmp_path / "leaderboard.md").read_text()
-    assert "| 2 (+1 diverged) | 72.5 ± " in md
-    assert "| dropout | — | 0 (+2 diverged) | — | — | — | — | — | — | — | none |" in md
+    assert "| 2* (+1 diverged) | 72.5 ± " in md  # *: fewer than 3 seeds
+    assert "| dropout | — | 0* (+2 diverged) | — | — | — | — | — | — | — | — | — | none |" in md
 
 
 def test_sorted_by_test_accuracy_not_gap_and_by_loss_without_accuracy(tmp_path):
@@ -285,11 +286,13 @@ def test_rows_without_accuracy_get_a_paired_delta_on_test_loss(tmp_path, capsys)
     assert l2.delta_test_loss_ci == pytest.approx(T_975_2 * 0.1 / math.sqrt(3))
     assert l2.delta_seeds == 3 and math.isnan(l2.delta_test_acc_mean)
     assert none.delta_test_loss_mean == 0.0 and none.delta_seeds == 3
+    # lower loss is better: l2 wins on seeds 0 and 1, ties on seed 2
+    assert l2.prob_improve == pytest.approx(2.5 / 3)
     summary = show_leaderboard([tmp_path])
     out = capsys.readouterr().out
     assert "Δ test loss" in out and "-0.100 ± 0.248" in out and "Δ test acc" not in out
     assert list(summary.board.technique) == ["l2", "none"]   # by test loss: 0.375 (4 seeds) before 0.6
-    assert "| Δ test loss | baseline |" in (tmp_path / "leaderboard.md").read_text()
+    assert "| Δ test loss | P(improve) | p (paired t) | baseline |" in (tmp_path / "leaderboard.md").read_text()
 
 
 def test_classification_rows_keep_delta_test_acc_and_no_delta_loss(tmp_path):
@@ -324,7 +327,7 @@ def test_files_name_the_config_and_both_hashes(tmp_path):
                                                                                       "not in these results (aaaaaaaa)"]
     header = (tmp_path / "out" / "leaderboard.md").read_text().splitlines()[0]
     assert header.startswith("| config | dataset | model | technique | setting | seeds |")
-    assert header.endswith("| Δ test acc % | baseline |")
+    assert header.endswith("| Δ test acc % | P(improve) | p (paired t) | baseline |")
 
 
 def test_terminal_table_keeps_labels_and_settings_and_wraps_them(tmp_path, capsys):
@@ -438,3 +441,130 @@ def test_callback_never_raises(tmp_path, capsys, monkeypatch):
     callback.on_multirun_end(sweep_config(tmp_path))
     assert isinstance(LeaderboardCallback.summary, Summary) and LeaderboardCallback.summary.empty
     assert capsys.readouterr().err == "regbench leaderboard: not built (RuntimeError: disk on fire)\n"
+
+
+def test_probability_of_improvement_p_value_and_few_seeds_on_hand_made_files(tmp_path):
+    from scipy import stats
+    write_job(tmp_path, "0", DEFAULT, {0: (1.0, 0.60), 1: (1.0, 0.66), 2: (1.0, 0.70), 3: (1.0, 0.64)})
+    write_job(tmp_path, "1", L2, {0: (0.9, 0.70), 1: (0.9, 0.65), 2: (0.9, 0.80), 5: (0.9, 0.99)},
+              technique="l2", baseline_hash=DEFAULT)
+    write_job(tmp_path, "2", "1" * 16, {0: (0.9, 0.61), 1: (0.9, 0.67)}, technique="l1", baseline_hash=DEFAULT)
+    rows = by_config(board_of(tmp_path))
+    l2, l1, none = rows[L2], rows["1" * 16], rows[DEFAULT]
+    # shared seeds 0-2: l2 wins, loses, wins
+    assert l2.prob_improve == pytest.approx(2 / 3) and 0 <= l2.prob_improve_low <= 2 / 3 <= l2.prob_improve_high
+    assert l2.p_value == pytest.approx(stats.ttest_rel([0.70, 0.65, 0.80], [0.60, 0.66, 0.70]).pvalue)
+    assert not l2.few_seeds and l1.few_seeds  # 4 seeds and 2
+    assert l1.prob_improve == 1.0
+    assert math.isnan(none.prob_improve) and math.isnan(none.p_value)  # the baseline against itself
+    again = by_config(board_of(tmp_path))[L2]  # a rebuild gives the same bootstrap interval
+    assert (again.prob_improve_low, again.prob_improve_high) == (l2.prob_improve_low, l2.prob_improve_high)
+
+
+def test_test_ece_is_read_and_summarized_with_a_ci(tmp_path):
+    path = write_job(tmp_path, "0", DEFAULT, {0: (1.0, 0.60), 1: (1.0, 0.62), 2: (1.0, 0.64)})
+    record = json.loads(path.read_text())
+    for run, ece in zip(record["runs"], (0.05, 0.07, 0.09)):
+        run["test_ece"] = ece
+    path.write_text(json.dumps(record))
+    row = board_of(tmp_path).iloc[0]
+    assert row.test_ece_mean == pytest.approx(0.07) and row.test_ece_ci == pytest.approx(T_975_2 * 0.02 / math.sqrt(3))
+    show_leaderboard([tmp_path])
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "| test ECE |" in md and "0.070 ± 0.050" in md
+
+
+def render(board: pd.DataFrame, width: int) -> str:
+    from rich.console import Console
+    from regbench.report.table import print_board
+    console = Console(width=width, record=True, file=open(os.devnull, "w"))
+    print_board(console, board)
+    return console.export_text()
+
+
+def test_terminal_table_fits_80_columns_and_keeps_the_condition(tmp_path):
+    suite = "trainer.epochs=3 trainer.batch_size=100"
+    for i, (name, technique) in enumerate([(DEFAULT, "none"), (L2, "l2"), ("1" * 16, "dropout")]):
+        write_job(tmp_path, str(i), name, {0: (0.95, 0.61 + i / 100), 1: (0.9, 0.6), 2: (0.93, 0.62)},
+                  technique=technique, baseline_hash=DEFAULT, dataset="mnist1d[n_train=500]", setting=suite)
+    board = board_of(tmp_path)
+    text = render(board, 80)
+    assert max(map(len, text.splitlines())) <= 80
+    assert "dataset=mnist1d[n_train=500]" in text and f"setting={suite}" in text
+    for column in ("technique", "seeds", "test acc %", "gap %", "Δ acc %", "P(improve)"):
+        assert column in text
+    assert "±" in text.split("dropout")[1].splitlines()[0]  # numbers keep their intervals on one line
+    wide = render(board, 160)
+    assert "train acc %" in wide and "p (paired t)" in wide and "train acc %" not in text
+
+
+def test_a_merged_multi_dataset_board_fits_80_columns(tmp_path):
+    write_job(tmp_path, "0", DEFAULT, {0: (1.0, 0.60), 1: (1.0, 0.62)}, dataset="mnist1d")
+    write_job(tmp_path, "1", L2, {0: (0.9, 0.70), 1: (0.9, 0.66)}, technique="l2", baseline_hash=DEFAULT,
+              dataset="mnist1d")
+    regression_job(tmp_path, "2", SMOKE, {0: 0.50, 1: 0.70}, dataset="toy1d")
+    regression_job(tmp_path, "3", B10, {0: 0.40, 1: 0.50}, technique="l2", baseline_hash=SMOKE, dataset="toy1d")
+    text = render(board_of(tmp_path), 80)
+    assert max(map(len, text.splitlines())) <= 80
+    assert "mnist1d" in text and "toy1d" in text
+
+
+def hidden_job(root: Path, name: str, config_hash: str, hidden: int, accs: dict[int, float], **kwargs) -> Path:
+    """A job of an mlp with `hidden` units (in its label and its resolved config): seed -> test acc."""
+    job = write_job(root, name, config_hash, {seed: (1.0, acc) for seed, acc in accs.items()}, **kwargs)
+    data = json.loads(job.read_text())
+    data["labels"]["model"] = f"mlp[hidden={hidden}]"
+    data["config"] = {"model": {"name": "mlp", "hidden": hidden}}
+    job.write_text(json.dumps(data))
+    return job
+
+
+def test_pivot_by_a_config_key_gives_each_values_delta_and_their_difference(tmp_path, capsys):
+    # narrow (64): dropout - none = +0.02, +0.04, +0.00 ; wide (256): +0.10, +0.06, +0.08
+    hidden_job(tmp_path, "0", "a" * 16, 64, {0: 0.60, 1: 0.62, 2: 0.64})
+    hidden_job(tmp_path, "1", "b" * 16, 64, {0: 0.62, 1: 0.66, 2: 0.64}, technique="dropout", baseline_hash="a" * 16)
+    hidden_job(tmp_path, "2", "c" * 16, 256, {0: 0.70, 1: 0.72, 2: 0.71})
+    hidden_job(tmp_path, "3", "d" * 16, 256, {0: 0.80, 1: 0.78, 2: 0.79}, technique="dropout", baseline_hash="c" * 16)
+    runs = collect([tmp_path], by="model.hidden").runs
+    table = pivot(runs, "model.hidden")
+    assert list(table.value) == ["64", "256"] and set(table.model) == {"mlp"}
+    narrow, wide = table.iloc[0], table.iloc[1]
+    assert narrow.delta_mean == pytest.approx(0.02) and wide.delta_mean == pytest.approx(0.08)
+    # per-seed differences of the Δs: 0.08, 0.02, 0.08 -> mean 0.06, sd 0.034641 (= sqrt(0.0012))
+    assert wide.diff_method == "paired" and wide.diff_seeds == 3 and wide.vs == "64"
+    assert wide.diff_mean == pytest.approx(0.06)
+    assert wide.diff_ci == pytest.approx(T_975_2 * math.sqrt(0.0012) / math.sqrt(3))
+    assert report_cli.cli([str(tmp_path), "--by", "model.hidden"]) == 0
+    out = capsys.readouterr().out
+    assert "+6.0 ± 8.6 (paired n=3)" in out and "hidden=256" in out
+    md = (tmp_path / "leaderboard_by_model.hidden.md").read_text()
+    assert "| mlp | dropout | — | +2.0 ± 5.0 (n=3) | +8.0 ± 5.0 (n=3) | +6.0 ± 8.6 (paired n=3) |" in md
+
+
+def test_pivot_without_shared_seeds_uses_welchs_interval(tmp_path):
+    hidden_job(tmp_path, "0", "a" * 16, 64, {0: 0.60, 1: 0.62})
+    hidden_job(tmp_path, "1", "b" * 16, 64, {0: 0.62, 1: 0.66}, technique="dropout", baseline_hash="a" * 16)
+    hidden_job(tmp_path, "2", "c" * 16, 256, {5: 0.70, 6: 0.72, 7: 0.71})
+    hidden_job(tmp_path, "3", "d" * 16, 256, {5: 0.80, 6: 0.78, 7: 0.79}, technique="dropout",
+               baseline_hash="c" * 16)
+    wide = pivot(collect([tmp_path], by="model.hidden").runs, "model.hidden").iloc[1]
+    # Δs: narrow 0.02, 0.04; wide 0.10, 0.06, 0.08; no seed in common
+    from scipy import stats
+    reference = stats.ttest_ind([0.10, 0.06, 0.08], [0.02, 0.04], equal_var=False).confidence_interval(0.95)
+    assert wide.diff_method == "Welch" and wide.diff_mean == pytest.approx(0.05)
+    assert wide.diff_mean - wide.diff_ci == pytest.approx(reference.low)
+
+
+def test_pivot_with_three_values_compares_each_with_the_first_and_a_missing_key_is_one_line(tmp_path, capsys):
+    for i, (hidden, gain) in enumerate([(256, 0.08), (16, 0.00), (64, 0.02)]):
+        base, treated = f"{2 * i + 1}" * 16, f"{2 * i + 2}" * 16
+        hidden_job(tmp_path, f"{2 * i}", base, hidden, {0: 0.6, 1: 0.7})
+        hidden_job(tmp_path, f"{2 * i + 1}", treated, hidden, {0: 0.6 + gain, 1: 0.7 + gain + 0.01},
+                   technique="dropout", baseline_hash=base)
+    table = pivot(collect([tmp_path], by="model.hidden").runs, "model.hidden")
+    assert list(table.value) == ["16", "64", "256"]  # numeric order; the first is the reference
+    assert pd.isna(table.vs.iloc[0]) and list(table.vs)[1:] == ["16", "16"]
+    assert table.diff_mean.tolist()[1:] == [pytest.approx(0.02), pytest.approx(0.08)]
+    assert report_cli.cli([str(tmp_path), "--by", "trainer.nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--by trainer.nosuch: no run has this config key" in err

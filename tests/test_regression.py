@@ -102,6 +102,7 @@ def test_toy1d_end_to_end_has_null_accuracies_and_a_loss_gap(tmp_path):
     assert record["status"] == "completed" and record["dataset"] == "toy1d" and len(record["runs"]) == 2
     for run in record["runs"]:
         assert run["train_acc"] is None and run["test_acc"] is None and run["gap_acc"] is None
+        assert run["test_ece"] is None  # no class probabilities
         assert run["gap_loss"] == pytest.approx(run["test_loss"] - run["train_loss"])
     assert "test loss" in done.stdout
 

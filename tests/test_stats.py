@@ -35,3 +35,60 @@ def test_paired_difference_ci_is_the_ci_of_the_per_seed_differences():
 def test_paired_difference_counts_a_seed_only_where_both_sides_are_finite():
     mean, half, n = paired_difference({0: 0.7, 1: math.nan, 2: 0.75}, {0: 0.6, 1: 0.62, 2: math.nan})
     assert (mean, n) == (pytest.approx(0.1), 1) and math.isnan(half)
+
+
+# --- probability of improvement, paired p-value, Welch difference --------------------------------------
+
+import numpy as np
+from scipy import stats
+
+from regbench.report.stats import difference_of_means, paired_p_value, probability_of_improvement
+
+
+def test_probability_of_improvement_counts_wins_and_half_ties_on_shared_seeds():
+    treated = {0: 0.7, 1: 0.6, 2: 0.5, 3: 0.9, 8: 1.0}
+    baseline = {0: 0.6, 1: 0.6, 2: 0.8, 3: 0.1, 9: 0.0}
+    p, low, high, n = probability_of_improvement(treated, baseline)
+    assert (p, n) == ((1 + 0.5 + 0 + 1) / 4, 4)
+    assert 0 <= low <= p <= high <= 1
+    # lower is better (a loss): wins become losses, the tie stays half
+    assert probability_of_improvement(treated, baseline, higher_is_better=False)[0] == (0 + 0.5 + 1 + 0) / 4
+
+
+def test_probability_of_improvement_bootstrap_is_deterministic_and_degenerate_when_all_win():
+    treated = {s: 0.5 + 0.01 * s for s in range(6)}
+    baseline = {s: 0.5 + 0.02 * ((s * 7) % 5) for s in range(6)}
+    first = probability_of_improvement(treated, baseline)
+    assert probability_of_improvement(treated, baseline) == first      # same inputs, same numbers
+    assert probability_of_improvement({0: 1.0, 1: 1.0}, {0: 0.0, 1: 0.0})[:3] == (1.0, 1.0, 1.0)
+    assert math.isnan(probability_of_improvement({0: 1.0}, {1: 0.0})[0])
+
+
+def test_bootstrap_interval_is_the_percentile_interval_of_resampled_seed_means():
+    wins = np.array([1.0, 0.0, 1.0])  # treated beats baseline on seeds 0 and 2
+    rows = np.random.default_rng(0).integers(0, 3, size=(2000, 3))
+    expected = np.percentile(wins[rows].mean(1), [2.5, 97.5])
+    _, low, high, _ = probability_of_improvement({0: 2.0, 1: 0.0, 2: 2.0}, {0: 1.0, 1: 1.0, 2: 1.0})
+    assert (low, high) == tuple(expected)
+
+
+def test_paired_p_value_is_scipys_paired_t_test_on_shared_seeds():
+    treated = {0: 0.70, 1: 0.71, 2: 0.75, 3: 0.69, 7: 0.1}
+    baseline = {0: 0.60, 1: 0.62, 2: 0.64, 3: 0.70, 8: 0.9}
+    p, n = paired_p_value(treated, baseline)
+    reference = stats.ttest_rel([0.70, 0.71, 0.75, 0.69], [0.60, 0.62, 0.64, 0.70]).pvalue
+    assert n == 4 and p == pytest.approx(reference, rel=1e-12)
+
+
+def test_paired_p_value_is_nan_without_spread_or_with_one_seed():
+    assert math.isnan(paired_p_value({0: 0.7}, {0: 0.6})[0])
+    assert math.isnan(paired_p_value({0: 0.7, 1: 0.8}, {0: 0.6, 1: 0.7})[0])  # both differences 0.1
+
+
+def test_difference_of_means_is_welchs_interval():
+    a, b = np.array([0.1, 0.3, 0.2]), np.array([0.5, 0.9, 0.7, 0.6])
+    diff, half = difference_of_means(a, b)
+    reference = stats.ttest_ind(b, a, equal_var=False).confidence_interval(0.95)
+    assert diff == pytest.approx(b.mean() - a.mean())
+    assert (diff - half, diff + half) == (pytest.approx(reference.low), pytest.approx(reference.high))
+    assert math.isnan(difference_of_means([0.1], b)[1])

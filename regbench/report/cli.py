@@ -13,8 +13,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from regbench.report.collect import NOT_APPLICABLE, collect
+from regbench.report.pivot import NoSuchKey, pivot, pivot_markdown, print_pivot
 from regbench.report.summarize import BOARD_COLUMNS, summarize
-from regbench.report.table import TITLE, markdown, print_table
+from regbench.report.table import TITLE, markdown, print_table, terminal
 from regbench.results import write_atomic
 
 
@@ -46,12 +47,15 @@ def nothing_to_show(dirs: list[Path], summary: Summary, write: bool) -> str:
 
 
 def show_leaderboard(dirs: Iterable[Path | str], out_dir: Path | str | None = None,
-                     write: bool = True) -> Summary:
+                     write: bool = True, by: str | None = None) -> Summary:
     """Build the leaderboard from `dirs`, print it and (if `write`) save leaderboard.{csv,md} in `out_dir`
     (default: the first dir). Skipped files get one warning line each on stderr. With nothing to show,
-    one line on stderr and no file is written or touched."""
+    one line on stderr and no file is written or touched. `by` (a config key) adds the pivot of Δ by
+    that key's values (regbench.report.pivot), printed and saved as leaderboard_by_<key>.{csv,md};
+    NoSuchKey (a ValueError) when no run has the key, before anything is printed."""
     dirs = [Path(d) for d in dirs]
-    found = collect(dirs)
+    found = collect(dirs, by=by)
+    by_table = pivot(found.runs, by) if by is not None and found.runs.size else None
     summary = Summary(summarize(found.runs), found.statuses, found.unfinished, found.skipped)
     for path, reason in summary.skipped:
         print(f"warning: skipping {path}: {reason}", file=sys.stderr)
@@ -63,6 +67,11 @@ def show_leaderboard(dirs: Iterable[Path | str], out_dir: Path | str | None = No
         out = Path(out_dir) if out_dir is not None else dirs[0].parent if dirs[0].is_file() else dirs[0]
         write_atomic(out / "leaderboard.csv", summary.board.to_csv(index=False))
         write_atomic(out / "leaderboard.md", markdown(summary.board, summary.unfinished))
+    if by_table is not None:
+        print_pivot(terminal(), by_table, by)
+        if write:
+            write_atomic(out / f"leaderboard_by_{by}.csv", by_table.to_csv(index=False))
+            write_atomic(out / f"leaderboard_by_{by}.md", pivot_markdown(by_table, by))
     return summary
 
 
@@ -108,6 +117,9 @@ def cli(argv: list[str] | None = None) -> int:
                         help="where to write leaderboard.{csv,md} (default: the first dir)")
     parser.add_argument("--report", action="store_true",
                         help="also draw the pictures (report/*.png) and write report.md and report.html")
+    parser.add_argument("--by", metavar="KEY", default=None,
+                        help="also show Δ per technique for each value of this resolved config key "
+                             "(e.g. model.hidden) side by side, and the difference of the Δs")
     args = parser.parse_args(argv)
     missing = [d for d in args.dirs if not d.exists()]
     for directory in missing:
@@ -115,7 +127,10 @@ def cli(argv: list[str] | None = None) -> int:
     if missing:
         return 2
     try:
-        summary = show_leaderboard(args.dirs, out_dir=args.out)
+        summary = show_leaderboard(args.dirs, out_dir=args.out, by=args.by)
+    except NoSuchKey as error:
+        print(f"regbench-leaderboard: error: {error}", file=sys.stderr)
+        return 2
     except OSError as error:  # --out not writable, disk full
         print(f"regbench-leaderboard: error: cannot write the leaderboard: {error}", file=sys.stderr)
         return 1

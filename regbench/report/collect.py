@@ -17,8 +17,10 @@ UNFINISHED = ("failed", "interrupted", "running")
 # a failure; its `reason` says why
 NOT_APPLICABLE = "not_applicable"
 LABELS = ("dataset", "model", "setting")
-# Fields of a run that the leaderboard reads; member_test_acc: an ensemble's mean member.
-METRICS = ("test_acc", "train_acc", "gap_acc", "test_loss", "train_loss", "gap_loss", "member_test_acc")
+# Fields of a run that the leaderboard reads; member_test_acc: an ensemble's mean member; test_ece: the
+# expected calibration error of the reported weights on the test set (null for regression)
+METRICS = ("test_acc", "train_acc", "gap_acc", "test_loss", "train_loss", "gap_loss", "member_test_acc",
+           "test_ece")
 # An ensemble's members one by one (lists of numbers or nulls), for the members-against-ensemble picture.
 MEMBER_LISTS = ("member_test_accs", "member_test_losses")
 HASH = re.compile(r"[0-9a-f]{8,64}")
@@ -140,8 +142,29 @@ RUN_COLUMNS = ["config_hash", "baseline_hash", "seed", "diverged", *METRICS, "te
                *MEMBER_LISTS, "path"]
 
 
-def collect(dirs: Iterable[Path | str]) -> Collected:
-    """Read every metrics.json under `dirs`; nothing is printed.
+MISSING = object()
+
+
+def config_value(record: dict, key: str) -> Any:
+    """The value at dotted `key` ('model.hidden') in the record's resolved `config`, else MISSING."""
+    node: Any = record.get("config")
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return MISSING
+        node = node[part]
+    return node
+
+
+def shown(value: Any) -> str | None:
+    """A config value as a label: 64, 0.1, relu, [1, 2]; None where it is MISSING."""
+    if value is MISSING:
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def collect(dirs: Iterable[Path | str], by: str | None = None) -> Collected:
+    """Read every metrics.json under `dirs`; nothing is printed. With `by` (a dotted config key), each
+    run also gets column `by`: that key's value in the file's resolved config as text, None if absent.
 
     A (config_hash, seed) found in several files counts once: the newest file by mtime wins (ties:
     the later path). Files that cannot be used are returned in `skipped` with the reason; failed,
@@ -174,7 +197,9 @@ def collect(dirs: Iterable[Path | str]) -> Collected:
                          **{metric: run.get(metric) for metric in METRICS},
                          "technique": record["technique"], **{name: record["labels"][name] for name in LABELS},
                          **{key: run.get(key) for key in MEMBER_LISTS}, "path": str(Path(path).parent)}
-    frame = pd.DataFrame(list(runs.values()), columns=RUN_COLUMNS)
+            if by is not None:
+                runs[key]["by"] = shown(config_value(record, by))
+    frame = pd.DataFrame(list(runs.values()), columns=RUN_COLUMNS + (["by"] if by is not None else []))
     frame[list(METRICS)] = frame[list(METRICS)].astype(float)  # null -> NaN
     frame["diverged"] = frame["diverged"].astype(bool)
     statuses = dict(Counter(record["status"] for *_, record in records))

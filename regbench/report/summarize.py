@@ -8,12 +8,15 @@ from typing import Any
 import pandas as pd
 
 from regbench.report.collect import LABELS, METRICS
-from regbench.report.stats import mean_ci, paired_difference
+from regbench.report.stats import mean_ci, paired_difference, paired_p_value, probability_of_improvement
+
+FEW_SEEDS = 3  # rows with fewer seeds than this are flagged: their intervals say little
 
 BOARD_COLUMNS = ["config", "dataset", "model", "technique", "setting", "seeds", "diverged",
                  *[f"{m}_{s}" for m in METRICS for s in ("mean", "ci")],
                  "delta_test_acc_mean", "delta_test_acc_ci", "delta_test_loss_mean", "delta_test_loss_ci",
-                 "delta_seeds", "baseline", "is_baseline",
+                 "delta_seeds", "prob_improve", "prob_improve_low", "prob_improve_high", "p_value",
+                 "few_seeds", "baseline", "is_baseline",
                  "config_hash", "baseline_hash"]
 
 
@@ -34,6 +37,9 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     have with the runs whose config_hash is this row's baseline_hash, and nothing else: with no such
     runs it is NaN and `baseline` says so. A row with no accuracy (regression) gets Δ test loss instead,
     paired the same way (negative is better); `delta_seeds` counts the pairs of whichever Δ it has.
+    On the same pairs: `prob_improve` (P(this row beats its baseline on a seed), with a bootstrap
+    interval) and `p_value` (paired t-test); both NaN on the baseline row itself. `few_seeds`: fewer
+    than FEW_SEEDS non-diverged seeds.
     Grouped by (dataset, model); inside a group sorted by test accuracy (test loss where the group has no
     accuracy), never by gap alone (a collapsed model has no gap); rows whose seeds all diverged last.
     """
@@ -51,14 +57,20 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         for metric in METRICS:
             row[f"{metric}_mean"], row[f"{metric}_ci"], _ = mean_ci(ok[metric])
         base = alive[alive.config_hash == baseline_hash]
-        if group.test_acc.notna().any() or group.test_loss.isna().all():
-            delta = paired_difference(per_seed(ok, "test_acc"), per_seed(base, "test_acc"))
-            row["delta_test_acc_mean"], row["delta_test_acc_ci"], row["delta_seeds"] = delta
-            row["delta_test_loss_mean"] = row["delta_test_loss_ci"] = math.nan
-        else:  # regression: no accuracy, Δ on the test loss
-            delta = paired_difference(per_seed(ok, "test_loss"), per_seed(base, "test_loss"))
-            row["delta_test_loss_mean"], row["delta_test_loss_ci"], row["delta_seeds"] = delta
-            row["delta_test_acc_mean"] = row["delta_test_acc_ci"] = math.nan
+        # regression (no accuracy): Δ, P(improvement) and p on the test loss, lower is better
+        metric, other = ("test_acc", "test_loss") if group.test_acc.notna().any() or group.test_loss.isna().all() \
+            else ("test_loss", "test_acc")
+        treated, baseline = per_seed(ok, metric), per_seed(base, metric)
+        row[f"delta_{metric}_mean"], row[f"delta_{metric}_ci"], row["delta_seeds"] = \
+            paired_difference(treated, baseline)
+        row[f"delta_{other}_mean"] = row[f"delta_{other}_ci"] = math.nan
+        if baseline_hash == config_hash:
+            row["prob_improve"] = row["prob_improve_low"] = row["prob_improve_high"] = row["p_value"] = math.nan
+        else:
+            row["prob_improve"], row["prob_improve_low"], row["prob_improve_high"], _ = \
+                probability_of_improvement(treated, baseline, higher_is_better=metric == "test_acc")
+            row["p_value"], _ = paired_p_value(treated, baseline)
+        row["few_seeds"] = len(ok) < FEW_SEEDS
         if baseline_hash == config_hash:
             row["baseline"] = "baseline"
         elif baseline_hash in newest.index:

@@ -20,24 +20,47 @@ def fmt(mean: float, half: float, percent: bool = False, signed: bool = False) -
     return text + (f" ± {half * scale:.{digits}f}" if math.isfinite(half) else "")
 
 
-# (header, metric, in percent, shown in the terminal table)
-DISPLAY = [("test acc %", "test_acc", True, True), ("train acc %", "train_acc", True, True),
-           ("gap (train−test) %", "gap_acc", True, True), ("test loss", "test_loss", False, False),
-           ("train loss", "train_loss", False, False), ("loss gap", "gap_loss", False, True),
-           ("mean member test acc %", "member_test_acc", True, True)]
+def fmt_probability(p: float, low: float, high: float, interval: bool = True) -> str:
+    """'0.83 [0.50, 1.00]' (the point and its bootstrap interval), or '0.83'; '—' for a missing value."""
+    if not math.isfinite(p):
+        return "—"
+    return f"{p:.2f}" + (f" [{low:.2f}, {high:.2f}]" if interval else "")
+
+
+def fmt_p_value(p: float) -> str:
+    return "—" if not math.isfinite(p) else "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+# (header, metric, in percent, terminal priority: 0 always shown, higher numbers dropped first when the
+# terminal is narrow, None never in the terminal). Loss columns take the accuracy columns' priorities
+# on a board with no accuracy (regression).
+DISPLAY = [("test acc %", "test_acc", True, 0), ("train acc %", "train_acc", True, 3),
+           ("gap (train−test) %", "gap_acc", True, 0), ("test loss", "test_loss", False, None),
+           ("train loss", "train_loss", False, None), ("loss gap", "gap_loss", False, 6),
+           ("mean member test acc %", "member_test_acc", True, 5), ("test ECE", "test_ece", False, 2)]
+REGRESSION_PRIORITY = {"test_loss": 0, "train_loss": 3, "gap_loss": 0}
+# shorter headers for the terminal, where every column counts against 80 characters
+SHORT = {"gap (train−test) %": "gap %", "mean member test acc %": "member acc %", "Δ test acc %": "Δ acc %"}
+P_IMPROVE, P_VALUE = "P(improve)", "p (paired t)"
 LABEL_COLUMNS = ["config", "dataset", "model", "technique", "setting"]
+FEW_SEEDS_MARK = "*"
 
 
-def display_rows(board: pd.DataFrame, compact: bool = False) -> tuple[list[str], list[list[str]], list[str]]:
+def display_rows(board: pd.DataFrame, compact: bool = False,
+                 width: int | None = None) -> tuple[list[str], list[list[str]], list[str]]:
     """(header, cells, shared) for leaderboard.md (every column) or the terminal (`compact`).
 
     Compact: dataset and model columns that are the same on every row, and the parts of the setting
     every row shares (a suite's trainer values), move to `shared` ('setting=trainer.epochs=3', for the
     title) instead of disappearing, and leave the baseline names too; the config column is kept only
-    where two rows would otherwise look the same; loss columns show when no row has an accuracy.
+    where two rows would otherwise look the same; P(improve) without its interval. With a `width`, the
+    optional columns (by DISPLAY's priority, then baseline and p) are dropped until the table fits,
+    keeping labels, seeds, test acc (loss), gap, Δ and P(improve). A row with fewer than 3 seeds
+    has '*' after its seed count.
     """
     no_acc = board.test_acc_mean.isna().all()
-    shown = [d for d in DISPLAY if (not compact or d[3] or no_acc) and board[f"{d[1]}_mean"].notna().any()]
+    priority = {m: REGRESSION_PRIORITY.get(m, rank) if no_acc else rank for _, m, _, rank in DISPLAY}
+    shown = [d for d in DISPLAY if (not compact or priority[d[1]] is not None) and board[f"{d[1]}_mean"].notna().any()]
     labels, shared = list(LABEL_COLUMNS), []
     if compact:
         for column in ("dataset", "model"):
@@ -56,15 +79,47 @@ def display_rows(board: pd.DataFrame, compact: bool = False) -> tuple[list[str],
     deltas = [d for d in (("Δ test acc %", "delta_test_acc", True), ("Δ test loss", "delta_test_loss", False))
               if d[1] == "delta_test_acc" and not no_acc or d[1] == "delta_test_loss" and
               (no_acc or (board.test_acc_mean.isna() & board.test_loss_mean.notna()).any())]
-    header = [*labels, "seeds", *[d[0] for d in shown], *[d[0] for d in deltas], "baseline"]
+    header = [*labels, "seeds", *[d[0] for d in shown], *[d[0] for d in deltas], P_IMPROVE, P_VALUE, "baseline"]
     cells = []
     for _, row in board.iterrows():
-        seeds = f"{row.seeds}" + (f" (+{row.diverged} diverged)" if row.diverged else "")
+        seeds = f"{row.seeds}" + (FEW_SEEDS_MARK if row.few_seeds else "") \
+            + (f" (+{row.diverged} diverged)" if row.diverged else "")
         cells.append([row[c] or "—" for c in labels] + [seeds]
                      + [fmt(row[f"{m}_mean"], row[f"{m}_ci"], percent=pct) for _, m, pct, _ in shown]
                      + [fmt(row[f"{d}_mean"], row[f"{d}_ci"], percent=pct, signed=True) for _, d, pct in deltas]
-                     + [row.baseline])
+                     + [fmt_probability(row.prob_improve, row.prob_improve_low, row.prob_improve_high,
+                                        interval=not compact),
+                        fmt_p_value(row.p_value), row.baseline])
+    if compact:
+        ranks = {d[0]: priority[d[1]] for d in shown} | {"baseline": 4, P_VALUE: 1}
+        header, cells = fit(header, cells, ranks, width)
+        header = [SHORT.get(name, name) for name in header]
     return header, cells, shared
+
+
+def fit(header: list[str], cells: list[list[str]], ranks: dict[str, int],
+        width: int | None) -> tuple[list[str], list[list[str]]]:
+    """Drop the columns with the highest rank first until the table's estimated width fits `width`.
+
+    The estimate: each column as wide as its longest cell or (short) header, with 3 characters of
+    padding and border, label columns counted at most 24 wide (they wrap).
+    """
+    def estimate(names: list[str]) -> int:
+        total = 1
+        for name in names:
+            i = header.index(name)
+            longest = max([len(SHORT.get(name, name)), *(len(row[i]) for row in cells)])
+            total += 3 + (min(longest, 24) if name in (*LABEL_COLUMNS, "baseline") else longest)
+        return total
+
+    kept = list(header)
+    droppable = sorted((name for name in header if ranks.get(name)), key=lambda name: -ranks[name])
+    for name in droppable:
+        if width is None or estimate(kept) <= width:
+            break
+        kept.remove(name)
+    keep = [header.index(name) for name in kept]
+    return kept, [[row[i] for i in keep] for row in cells]
 
 
 def without_common_setting(board: pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -92,7 +147,12 @@ def without_common_setting(board: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 NOTES = ("Mean ± 95% CI half-width (Student t) over the seeds that did not diverge; diverged seeds are "
          "counted in `seeds` and left out of every column and of Δ. Δ test acc (Δ test loss for rows "
          "without accuracy, e.g. regression) is paired on shared seeds with the row named in `baseline` (the job's `baseline_hash`); `config` is the start of "
-         "`config_hash` (leaderboard.csv has both hashes in full).")
+         "`config_hash` (leaderboard.csv has both hashes in full). P(improve): the share of those shared seeds "
+         "on which the row beats its baseline (higher test accuracy; lower test loss without accuracy), a "
+         "tie counting one half, with a 95% percentile-bootstrap interval over the seeds (2000 resamples, "
+         "fixed seed); p (paired t): two-sided paired t-test of Δ = 0 on the same seeds. "
+         f"{FEW_SEEDS_MARK} after the seed count: fewer than 3 seeds, so the intervals and p say little. "
+         "test ECE: expected calibration error of the test-set probabilities (15 equal-width bins).")
 
 
 def markdown(board: pd.DataFrame, unfinished: list[dict]) -> str:
@@ -112,26 +172,47 @@ def markdown(board: pd.DataFrame, unfinished: list[dict]) -> str:
     return text
 
 
-def print_table(board: pd.DataFrame, unfinished: list[dict]) -> None:
+def terminal():
+    """The console to print to: the terminal's width (or COLUMNS where set), else 160 for logs and pipes
+    (cells do not wrap)."""
+    import os
+
     from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal or os.environ.get("COLUMNS") else Console(width=160)
+
+
+def print_table(board: pd.DataFrame, unfinished: list[dict]) -> None:
+    print_board(terminal(), board)
+    print_unfinished(unfinished)
+
+
+def print_board(console, board: pd.DataFrame) -> None:
+    """The board as tables that fit `console`'s width: one per (dataset, model) (each with its own
+    metric: accuracy, or test loss for regression, and its condition in the title), columns dropped
+    by `display_rows` where the width asks for it; the caption once, under the last."""
     from rich.table import Table
     from rich.text import Text
 
-    header, cells, shared = display_rows(board, compact=True)
-    table = Table(title=Text(" ".join([TITLE, *shared])),
-                  caption="mean ± 95% CI over non-diverged seeds; Δ paired with `baseline` on shared seeds")
-    for name in header:
-        # fold: a long setting wraps onto more lines instead of ending in '…'
-        table.add_column(name, justify="left" if name in (*LABEL_COLUMNS, "baseline") else "right",
-                         overflow="fold")
-    groups = list(zip(board.dataset, board.model))
-    for i, row in enumerate(cells):  # Text: labels such as 'mnist1d[n_train=500]' are not markup
-        table.add_row(*map(Text, row), end_section=i + 1 < len(groups) and groups[i + 1] != groups[i])
-    console = Console()
-    if not console.is_terminal:  # logs and pipes: wide enough that cells do not wrap
-        console = Console(width=160)
-    console.print(table)
-    print_unfinished(unfinished)
+    datasets = list(dict.fromkeys(zip(board.dataset, board.model)))
+    for k, (dataset, model) in enumerate(datasets):
+        part = board[(board.dataset == dataset) & (board.model == model)]
+        header, cells, shared = display_rows(part, compact=True, width=console.width)
+        caption = None
+        if k == len(datasets) - 1:
+            caption = Text("mean ± 95% CI over non-diverged seeds; Δ paired with the baseline on shared seeds; "
+                           "P(improve): share of those seeds that beat it"
+                           + ("; * fewer than 3 seeds" if board.few_seeds.any() else "")
+                           + "; every column and interval in leaderboard.md")
+        table = Table(title=Text(" ".join([TITLE, *shared])), caption=caption)
+        for name in header:
+            # fold: a long setting wraps onto more lines instead of ending in '…'
+            table.add_column(name, justify="left" if name in (*LABEL_COLUMNS, "baseline") else "right",
+                             overflow="fold")
+        for row in cells:  # Text: labels such as 'mnist1d[n_train=500]' are not markup
+            table.add_row(*map(Text, row))
+        console.print(table)
 
 
 def print_unfinished(unfinished: list[dict]) -> None:
@@ -139,7 +220,7 @@ def print_unfinished(unfinished: list[dict]) -> None:
     from rich.console import Console
     from rich.text import Text
 
-    console = Console() if Console().is_terminal else Console(width=160)
+    console = terminal()
     for u in unfinished:
         if u["status"] == NOT_APPLICABLE:
             console.print(Text(f"not applicable (not counted) {u['technique']} {u['path']}: {u['error']}",

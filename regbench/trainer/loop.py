@@ -141,8 +141,39 @@ class Objective:
         """(R, M, n, K) members' logits -> (R, n, K) log of the averaged class probabilities."""
         return outputs.softmax(-1).mean(1).log()
 
+    def calibration(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        """outputs, targets as for `metrics` -> metrics reported on the final test set only; none here
+        (a pretraining objective has no class probabilities to calibrate)."""
+        return {}
 
-CLASSIFICATION = Objective()
+
+class Classification(Objective):
+    """Cross-entropy on class labels; the final test set also reports the expected calibration error."""
+
+    def calibration(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        """outputs: (G, n, K) logits or log-probabilities -> {'ece': (G,)}.
+
+        softmax of an ensemble's log-averaged probabilities gives back those averaged probabilities.
+        """
+        return {"ece": expected_calibration_error(outputs.softmax(-1), targets)}
+
+
+CLASSIFICATION = Classification()
+
+
+def expected_calibration_error(probs: torch.Tensor, targets: torch.Tensor, bins: int = 15) -> torch.Tensor:
+    """probs: (G, n, K) class probabilities of G predictors, targets: (n,) -> (G,) ECE.
+
+    ECE = Σ_b |B_b|/n · |acc(B_b) − conf(B_b)| over `bins` equal-width bins of the top-class confidence,
+    bin b holding confidences in (b/bins, (b+1)/bins] (a confidence of exactly 0 goes to the first).
+    |B_b|·|acc − conf| = |Σ_b correct − Σ_b confidence|, so each bin needs only two sums.
+    """
+    confidence, predicted = probs.max(-1)                                      # (G, n)
+    correct = (predicted == targets).to(probs.dtype)                           # (G, n)
+    which = (confidence * bins).ceil().long().clamp(1, bins) - 1               # (G, n) in [0, bins)
+    gap = probs.new_zeros(probs.shape[0], bins)                                # (G, bins)
+    gap.scatter_add_(1, which, correct - confidence)
+    return gap.abs().sum(1) / probs.shape[1]
 
 
 class Regression(Objective):
@@ -213,11 +244,12 @@ def predict(model: nn.Module, params: Params, x: torch.Tensor, chunk: int = EVAL
 
 
 def measure(model: nn.Module, params: Params, data: Data, objective: Objective,
-            members: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+            members: int, final: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Eval-mode metrics on every split: (per member (P,), per replicate (R,)); NaN for an empty split.
 
     Keys are '<split>_<metric>' ('train_loss', 'val_acc', ...). A replicate's metrics are its
-    ensemble's (members' predictions combined) when members > 1, else its single member's.
+    ensemble's (members' predictions combined) when members > 1, else its single member's. `final`
+    adds the objective's calibration on the test split ('test_ece'): once, for the reported weights.
     """
     P = next(iter(params.values())).shape[0]
     per_member, per_replicate = {}, {}
@@ -229,12 +261,17 @@ def measure(model: nn.Module, params: Params, data: Data, objective: Objective,
                 per_replicate[f"{split}_{name}"] = torch.full((P // members,), math.nan, device=x.device)
             continue
         outputs = predict(model, params, x)                                   # (P, n, O)
+        calibrate = final and split == "test"
         for name, value in objective.metrics(outputs, y).items():
             per_member[f"{split}_{name}"] = value
+        if calibrate:
+            per_member.update({f"test_{k}": v for k, v in objective.calibration(outputs, y).items()})
         if members > 1:
             combined = objective.combine(outputs.reshape(P // members, members, *outputs.shape[1:]))
             for name, value in objective.metrics(combined, y).items():
                 per_replicate[f"{split}_{name}"] = value
+            if calibrate:
+                per_replicate.update({f"test_{k}": v for k, v in objective.calibration(combined, y).items()})
         else:
             per_replicate.update({k: v for k, v in per_member.items() if k.startswith(f"{split}_")})
     return per_member, per_replicate
@@ -369,7 +406,7 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
 
     for hook in hooks:
         params = hook.finalize(params)
-    members_final, final = measure(model, params, data, objective, M)
+    members_final, final = measure(model, params, data, objective, M, final=True)
     member_final = member_each = None
     if M > 1:
         member_each = {key: by_replicate(value, M) for key, value in members_final.items()}

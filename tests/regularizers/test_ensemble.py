@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from regbench.experiment import Experiment
-from regbench.trainer.loop import predict
+from regbench.trainer.loop import expected_calibration_error, predict
 from tests.regularizers.helpers import end_to_end, train
 
 
@@ -18,6 +18,10 @@ def test_ensemble_prediction_is_the_mean_of_members_probabilities(make_cfg):
     torch.testing.assert_close(result.final["test_loss"], expected_loss)
     member_acc = (logits.argmax(-1) == data.y_test).float().mean(1).reshape(2, 3).mean(1)
     torch.testing.assert_close(result.member_final["test_acc"], member_acc)
+    # calibration of the ensemble's averaged probabilities, not of its members'
+    torch.testing.assert_close(result.final["test_ece"], expected_calibration_error(mean_probs, data.y_test))
+    member_ece = expected_calibration_error(logits.softmax(-1), data.y_test).reshape(2, 3).mean(1)
+    torch.testing.assert_close(result.member_final["test_ece"], member_ece)
 
 
 def test_member_zero_of_an_ensemble_is_the_plain_model(make_cfg):
@@ -33,6 +37,7 @@ def test_ensemble_end_to_end_reports_ensemble_and_mean_member(make_cfg):
     run = record["runs"][0]
     assert record["technique"] == "ensemble" and len(record["runs"]) == 2
     assert {"member_test_acc", "member_gap_acc", "member_train_loss"} <= set(run)
+    assert 0 <= run["test_ece"] <= 1
 
 
 def test_members_must_be_at_least_two(make_cfg):
