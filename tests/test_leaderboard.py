@@ -509,6 +509,19 @@ def test_a_merged_multi_dataset_board_fits_80_columns(tmp_path):
     assert "mnist1d" in text and "toy1d" in text
 
 
+def test_a_regression_board_keeps_one_line_per_row_at_80_columns(tmp_path):
+    # losses print as 0.498 ± 0.022: with P(improve) kept at any cost the rows wrapped ("weight_nois / e")
+    regression_job(tmp_path, "0", SMOKE, {0: 0.5401, 1: 0.5102, 2: 0.5733}, dataset="diabetes")
+    for i, technique in enumerate(("weight_noise", "early_stopping", "grad_penalty")):
+        regression_job(tmp_path, str(i + 1), str(i + 1) * 16, {0: 0.4981 + i / 97, 1: 0.5312, 2: 0.5013 - i / 89},
+                       technique=technique, baseline_hash=SMOKE, dataset="diabetes")
+    text = render(board_of(tmp_path), 80)
+    assert max(map(len, text.splitlines())) <= 80
+    for technique in ("weight_noise", "early_stopping", "grad_penalty"):
+        line = next(line for line in text.splitlines() if technique in line)
+        assert line.count("±") == 3  # test loss, loss gap and Δ test loss, each on the row's one line
+
+
 def hidden_job(root: Path, name: str, config_hash: str, hidden: int, accs: dict[int, float], **kwargs) -> Path:
     """A job of an mlp with `hidden` units (in its label and its resolved config): seed -> test acc."""
     job = write_job(root, name, config_hash, {seed: (1.0, acc) for seed, acc in accs.items()}, **kwargs)
