@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -121,3 +122,18 @@ def test_a_diverged_run_is_recorded_and_the_command_exits_1(tmp_path):
     record = json.loads((tmp_path / "metrics.json").read_text())
     assert record["status"] == "diverged"
     assert all(run["diverged"] and run["diverged_epoch"] == 1 for run in record["runs"])
+
+
+def test_help_names_groups_options_suites_and_the_leaderboard_command(tmp_path):
+    done = run_cli("--help", cwd=tmp_path)
+    assert done.returncode == 0
+    text = done.stdout
+    assert "powered by Hydra." not in text.splitlines()[0]  # Hydra's default header says only that
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    for group in ("dataset", "model", "regularizer"):
+        options = sorted(p.stem for p in (conf / group).glob("*.yaml"))
+        assert f"{group}: {', '.join(options)}" in text
+    usage = text.split("== Configuration groups ==")[0]
+    for suite in (p.stem for p in (conf / "suite").glob("*.yaml")):  # every suite explained, none forgotten
+        assert f"\n  {suite} " in usage
+    assert "regbench-leaderboard DIR" in usage and "--report" in usage and "--by KEY" in usage
