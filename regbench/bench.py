@@ -1,58 +1,300 @@
-"""`make bench`: speed of population training, measured side by side in one run.
+"""`make bench`: regbench's population training against a plain per-model loop and the arithmetic floor.
 
-For each population size P it trains P seeds one after another (P = 1 each) and the same P seeds as
-one vectorized population, on MNIST-1D with the default MLP and trainer, and prints seconds per
-model and the ratio. Usage: python -m regbench.bench [--epochs 5] [--sizes 8 32] [--device cpu]
+Measured side by side in one run, on MNIST-1D with the default MLP (40-100-100-10):
+- reference: the loop a user would write (UDL notebook 8.1 style: nn.Sequential, a shuffled
+  DataLoader, SGD lr 0.05 momentum 0.9, batch 100, no evaluation), one model after another;
+- population: `train_population` with the default TrainerSettings (and its per-epoch evaluation) at
+  each population size P, for each technique;
+- floor: the FLOPs of training one model (6 x sum of layer in x out x examples x epochs) over this
+  machine's own float32 matmul rate, i.e. the time the arithmetic alone would take;
+- processes: whole-process wall time per model (imports, data loading included) of the CLI
+  (`python -m regbench ... replicates=16`) and of the reference loop run as its own process.
+Usage: python -m regbench.bench [--epochs 10] [--sizes 1 4 16 64] [--device cpu] [--threads 2] [--json out.json]
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
-from rich.console import Console
-from rich.table import Table
+from torch import nn
 
-from regbench.data import DATASETS
-from regbench.models import MODELS
-from regbench.regularizers import REGULARIZERS
-from regbench.trainer import TrainerSettings, train_population
+DEFAULT_EPOCHS = 10
+CPU_SIZES = [1, 4, 16, 64]
+CUDA_SIZES = CPU_SIZES + [256, 1024]
+PROCESS_REPLICATES = 16
 
 
-def seconds(spec, data, settings, technique: str, seeds: list[int], device: torch.device) -> float:
+def data_dir() -> str:
+    """The MNIST-1D cache the CLI uses too (conf/dataset/mnist1d.yaml)."""
+    return os.environ.get("REGBENCH_DATA_DIR", "~/.cache/regbench")
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+# ---- the reference: what a user writes for one model (own code, nothing from regbench) ----------
+
+def reference_model() -> nn.Sequential:
+    return nn.Sequential(nn.Linear(40, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, 10))
+
+
+def train_reference(x_train: torch.Tensor, y_train: torch.Tensor, epochs: int, seed: int,
+                    device: torch.device) -> nn.Module:
+    """One model, UDL 8.1 style: a shuffled DataLoader of batch 100, SGD with momentum, no evaluation."""
+    torch.manual_seed(seed)
+    model = reference_model().to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    loss_function = nn.CrossEntropyLoss()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_train, y_train),
+                                         batch_size=100, shuffle=True)
+    for _ in range(epochs):
+        for x_batch, y_batch in loader:
+            x_batch, y_batch = x_batch.to(device), y_batch.to(device)
+            optimizer.zero_grad()
+            loss = loss_function(model(x_batch), y_batch)
+            loss.backward()
+            optimizer.step()
+    synchronize(device)
+    return model
+
+
+def reference_seconds(x_train: torch.Tensor, y_train: torch.Tensor, epochs: int, seed: int,
+                      device: torch.device) -> float:
+    start = time.perf_counter()
+    train_reference(x_train, y_train, epochs, seed, device)
+    return time.perf_counter() - start
+
+
+def reference_process(models: int, epochs: int, device: torch.device) -> None:
+    """`--reference-only`: the reference as a user's script, data read from the MNIST-1D cache file
+    (all 4000 training examples, like the CLI with dataset.val_fraction=0); imports torch and numpy only."""
+    arrays = np.load(Path(os.path.expanduser(data_dir())) / "mnist1d_seed42.npz")
+    x_train = torch.tensor(arrays["x"], dtype=torch.float32)
+    y_train = torch.tensor(arrays["y"], dtype=torch.int64)
+    for seed in range(models):
+        train_reference(x_train, y_train, epochs, seed, device)
+
+
+# ---- the floor ----------------------------------------------------------------------------------
+
+FLOPS_COUNTED = ("6 x sum over Linear layers of in x out, per training example per epoch: 2 for the "
+                 "forward matmul, 4 for the backward (input and weight gradients); biases, activations, "
+                 "the loss, the optimizer step and regbench's per-epoch evaluation are not counted")
+
+
+def linear_shapes(model: nn.Module) -> list[tuple[int, int]]:
+    return [(layer.in_features, layer.out_features) for layer in model.modules() if isinstance(layer, nn.Linear)]
+
+
+def training_flops(model: nn.Module, n_train: int) -> int:
+    """FLOPs of one epoch of one model over n_train examples (see FLOPS_COUNTED)."""
+    return 6 * sum(fan_in * fan_out for fan_in, fan_out in linear_shapes(model)) * n_train
+
+
+def matmul_rate(device: torch.device, repeats: int = 3) -> float:
+    """This machine's float32 FLOP/s on large square matmuls, at torch's current thread count (best of repeats)."""
+    n = 4096 if device.type == "cuda" else 1024
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    calls = 20 if device.type == "cuda" else 4
+    torch.mm(a, b)  # warm-up
+    synchronize(device)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            torch.mm(a, b)
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 * calls / best
+
+
+# ---- regbench ------------------------------------------------------------------------------------
+
+def population_seconds(spec, data, settings, technique: str, seeds: list[int], device: torch.device) -> float:
+    from regbench.regularizers import REGULARIZERS
+    from regbench.trainer import train_population
+
     hooks = [] if technique == "none" else [REGULARIZERS[technique]()]
     start = time.perf_counter()
     train_population(spec, data, settings, hooks, seeds, device)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
     return time.perf_counter() - start
+
+
+def process_seconds(command: list[str]) -> float:
+    """Wall time of one whole process; its failure is an error carrying its stderr."""
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    return elapsed
+
+
+def measure(epochs: int, sizes: list[int], techniques: list[str], device: torch.device, repeats: int,
+            skip_process: bool) -> dict:
+    """Every number of the benchmark, as a JSON-ready dict (seconds are per model, best of `repeats`)."""
+    from regbench.data import DATASETS
+    from regbench.models import MODELS
+    from regbench.trainer import TrainerSettings
+
+    data = DATASETS["mnist1d"](data_dir=data_dir()).load()
+    spec = MODELS["mlp"]()
+    settings = TrainerSettings(epochs=epochs)
+    n_train = len(data.y_train)
+    x_train, y_train = data.x_train.cpu(), data.y_train.cpu()
+
+    # warm-up: lazy initialisation, allocator and kernel caches
+    population_seconds(spec, data, settings, "none", [0], device)
+    reference_seconds(x_train, y_train, 1, 0, device)
+
+    model = spec.build(data.input_shape, data.num_classes)
+    assert linear_shapes(model) == linear_shapes(reference_model()), "the reference must be the default MLP"
+    flops = training_flops(model, n_train)
+    rate = matmul_rate(device)
+    floor = flops * epochs / rate
+
+    reference = min(reference_seconds(x_train, y_train, epochs, seed, device) for seed in range(repeats))
+    rows = []
+    for technique in techniques:
+        for size in sizes:
+            seeds = list(range(size))
+            seconds = min(population_seconds(spec, data, settings, technique, seeds, device)
+                          for _ in range(repeats)) / size
+            rows.append({"technique": technique, "P": size, "seconds_per_model": seconds,
+                         "reference_over_population": reference / seconds, "floor_fraction": floor / seconds})
+
+    processes = []
+    if not skip_process:
+        processes = process_rows(epochs, device, repeats)
+    return {
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "torch": torch.__version__, "python": platform.python_version(), "device": str(device),
+                    "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None},
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "epochs": epochs, "repeats": repeats, "n_train": n_train,
+        "floor": {"flops_per_model_epoch": flops, "counted": FLOPS_COUNTED, "matmul_flops_per_s": rate,
+                  "seconds_per_model": floor},
+        "reference": {"seconds_per_model": reference, "floor_fraction": floor / reference},
+        "population": rows,
+        "process": processes,
+    }
+
+
+def process_rows(epochs: int, device: torch.device, repeats: int) -> list[dict]:
+    models = PROCESS_REPLICATES
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="regbench-bench-") as scratch:
+        run = 0
+        threads = torch.get_num_threads()  # the timed processes run at this process's thread count
+
+        def cli() -> list[str]:
+            nonlocal run
+            run += 1  # a fresh run dir each time, so the CLI never finds a finished job to skip
+            return [sys.executable, "-m", "regbench", "dataset.val_fraction=0", f"replicates={models}",
+                    f"trainer.epochs={epochs}", f"device={device.type}", f"threads={threads}", "progress=false",
+                    f"hydra.run.dir={scratch}/run{run}"]
+
+        reference = [sys.executable, "-m", "regbench.bench", "--reference-only", "--models", str(models),
+                     "--epochs", str(epochs), "--device", str(device), "--threads", str(threads)]
+        for name, command in (("reference loop, own process", lambda: reference),
+                              (f"python -m regbench replicates={models}", cli)):
+            best = min(process_seconds(command()) for _ in range(repeats))
+            rows.append({"name": name, "models": models, "wall_seconds": best, "seconds_per_model": best / models})
+    return rows
+
+
+def print_tables(result: dict, techniques: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    machine = result["machine"]
+    floor = result["floor"]
+    console.print(f"MNIST-1D, MLP 40-100-100-10, {result['epochs']} epochs of {result['n_train']} examples, "
+                  f"{machine['device']} ({machine['device_name'] or machine['processor']}), "
+                  f"{machine['torch_threads']} threads, torch {machine['torch']}, best of {result['repeats']}")
+    console.print(f"floor: {floor['flops_per_model_epoch'] / 1e6:.1f} MFLOP per model-epoch at the measured "
+                  f"{floor['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s = {floor['seconds_per_model']:.4f} s per model")
+    reference = result["reference"]
+    for technique in techniques:
+        table = Table(title=f"in-process training, technique {technique}")
+        for column in ("trainer", "P", "s/model", "reference s ÷ this s", "% of floor"):
+            table.add_column(column, justify="right")
+        table.add_row("reference loop", "1", f"{reference['seconds_per_model']:.4f}", "1.0×",
+                      f"{100 * reference['floor_fraction']:.1f}%")
+        for row in result["population"]:
+            if row["technique"] == technique:
+                table.add_row("regbench population", str(row["P"]), f"{row['seconds_per_model']:.4f}",
+                              f"{row['reference_over_population']:.1f}×", f"{100 * row['floor_fraction']:.1f}%")
+        console.print(table)
+    if result["process"]:
+        table = Table(title="whole processes (imports, data loading, regbench's evaluation and files included)")
+        for column in ("process", "models", "wall s", "s/model"):
+            table.add_column(column, justify="right")
+        for row in result["process"]:
+            table.add_row(row["name"], str(row["models"]), f"{row['wall_seconds']:.2f}",
+                          f"{row['seconds_per_model']:.4f}")
+        console.print(table)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help=f"default {DEFAULT_EPOCHS}")
+    parser.add_argument("--sizes", type=int, nargs="+",
+                        help=f"population sizes P; default {CPU_SIZES}, on cuda {CUDA_SIZES}")
     parser.add_argument("--techniques", nargs="+", default=["none"],
-                        help=f"any of: {', '.join(sorted(REGULARIZERS))}")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+                        help="regularizers for the population rows, one table each (default none)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="default cuda when available, else cpu")
+    parser.add_argument("--repeats", type=int, default=3, help="each time is the best of this many runs (default 3)")
+    parser.add_argument("--threads", type=int,
+                        help="CPU threads for torch, in this process and the timed ones (default: torch's default)")
+    parser.add_argument("--skip-process", action="store_true", help="leave out the whole-process timings")
+    parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
+    parser.add_argument("--reference-only", action="store_true",
+                        help="only train the reference loop (--models models); the process timings use this")
+    parser.add_argument("--models", type=int, default=PROCESS_REPLICATES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    device = torch.device(args.device)
-    data = DATASETS["mnist1d"]().load()
-    spec = MODELS["mlp"]()
-    settings = TrainerSettings(epochs=args.epochs)
-    seconds(spec, data, settings, "none", [0], device)  # warm-up: lazy init, caches
+    for key in ("epochs", "repeats", "models", "threads"):
+        if getattr(args, key) is not None and getattr(args, key) < 1:
+            parser.error(f"--{key}={getattr(args, key)} is not allowed: expected an integer >= 1")
+    if args.sizes is not None and min(args.sizes) < 1:
+        parser.error(f"--sizes={args.sizes} is not allowed: expected integers >= 1")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        parser.error(f"--device={args.device!r} is not allowed: expected cpu, cuda or cuda:N")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device={args.device} is not allowed here: no CUDA device is available (use cpu)")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if args.reference_only:
+        reference_process(args.models, args.epochs, device)
+        return
+    from regbench.regularizers import REGULARIZERS
 
-    table = Table(title=f"population vs one-at-a-time, MNIST-1D MLP, {args.epochs} epochs, {device}, "
-                        f"{torch.get_num_threads()} threads")
-    for column in ("technique", "P", "alone s/model", "population s/model", "speedup"):
-        table.add_column(column, justify="right")
-    for technique in args.techniques:
-        for size in args.sizes:
-            seeds = list(range(size))
-            alone = sum(seconds(spec, data, settings, technique, [s], device) for s in seeds) / size
-            together = seconds(spec, data, settings, technique, seeds, device) / size
-            table.add_row(technique, str(size), f"{alone:.3f}", f"{together:.3f}", f"{alone / together:.1f}×")
-    Console().print(table)
+    unknown = [t for t in args.techniques if t != "none" and t not in REGULARIZERS]
+    if unknown:
+        parser.error(f"--techniques {' '.join(unknown)} not known: expected any of {', '.join(sorted(REGULARIZERS))}")
+    sizes = args.sizes or (CUDA_SIZES if device.type == "cuda" else CPU_SIZES)
+    result = measure(args.epochs, sizes, args.techniques, device, args.repeats, args.skip_process)
+    print_tables(result, args.techniques)
+    if args.json is not None:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

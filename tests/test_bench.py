@@ -1,0 +1,76 @@
+"""`make bench`'s harness at tiny sizes: the structure of its results, not its timings."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from regbench import bench
+from regbench.data import DATASETS
+from regbench.models import MODELS
+
+
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    """bench.main(--threads) sets torch's thread count for the process: give the next tests theirs back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_training_flops_counts_six_per_weight_per_example():
+    model = MODELS["mlp"]().build((40,), 10)
+    weights = 40 * 100 + 100 * 100 + 100 * 10
+    assert bench.training_flops(model, 3600) == 6 * weights * 3600 == 324_000_000
+
+
+def test_reference_is_the_default_mlp():
+    assert bench.linear_shapes(bench.reference_model()) == \
+        bench.linear_shapes(MODELS["mlp"]().build((40,), 10))
+
+
+def test_reference_loop_trains():
+    torch.manual_seed(0)
+    x = torch.randn(200, 40)
+    y = torch.randint(0, 10, (200,))
+    torch.manual_seed(3)
+    before = bench.reference_model()
+    after = bench.train_reference(x, y, epochs=2, seed=3, device=torch.device("cpu"))
+    assert not torch.equal(before[0].weight, after[0].weight)  # the same seed's init, moved by training
+
+
+def test_main_writes_every_row(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    bench.main(["--epochs", "1", "--sizes", "1", "2", "--repeats", "1", "--skip-process", "--device", "cpu", "--threads", "1",
+                "--techniques", "none", "dropout", "--json", str(out)])
+    result = json.loads(out.read_text())
+    assert result["epochs"] == 1 and result["process"] == []
+    assert result["floor"]["flops_per_model_epoch"] == 6 * 15_000 * result["n_train"]
+    assert result["floor"]["matmul_flops_per_s"] > 0 and result["reference"]["seconds_per_model"] > 0
+    assert [(row["technique"], row["P"]) for row in result["population"]] == \
+        [("none", 1), ("none", 2), ("dropout", 1), ("dropout", 2)]
+    for row in result["population"]:
+        assert row["seconds_per_model"] > 0
+        assert row["floor_fraction"] == pytest.approx(result["floor"]["seconds_per_model"] / row["seconds_per_model"])
+    printed = capsys.readouterr().out
+    assert "technique none" in printed and "technique dropout" in printed and "reference loop" in printed
+
+
+def test_reference_only_runs_from_the_cache(capsys):
+    DATASETS["mnist1d"](data_dir=bench.data_dir()).load()  # fills the cache that --reference-only reads
+    bench.main(["--reference-only", "--models", "1", "--epochs", "1", "--device", "cpu"])
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "0"], "--epochs=0 is not allowed"),
+    (["--threads", "0"], "--threads=0 is not allowed"),
+    (["--sizes", "4", "0"], "--sizes=[4, 0] is not allowed"),
+    (["--techniques", "nosuch"], "--techniques nosuch not known"),
+])
+def test_bad_options_exit_with_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
