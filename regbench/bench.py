@@ -266,8 +266,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-process", action="store_true", help="leave out the whole-process timings")
     parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     parser.add_argument("--reference-only", action="store_true",
-                        help="only train the reference loop (--models models); the process timings use this")
-    parser.add_argument("--models", type=int, default=PROCESS_REPLICATES, help=argparse.SUPPRESS)
+                        help="only train the reference loop, --models times, and print nothing (the process timings run this)")
+    parser.add_argument("--models", type=int, default=PROCESS_REPLICATES,
+                        help=f"models --reference-only trains one after another (default {PROCESS_REPLICATES})")
     args = parser.parse_args(argv)
     for key in ("epochs", "repeats", "models", "threads"):
         if getattr(args, key) is not None and getattr(args, key) < 1:
@@ -277,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         device = torch.device(args.device)
     except RuntimeError:
-        parser.error(f"--device={args.device!r} is not allowed: expected cpu, cuda or cuda:N")
+        parser.error(f"--device={args.device} is not allowed: expected cpu, cuda or cuda:N")
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error(f"--device={args.device} is not allowed here: no CUDA device is available (use cpu)")
     if args.threads is not None:
