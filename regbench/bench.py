@@ -266,7 +266,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-process", action="store_true", help="leave out the whole-process timings")
     parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     parser.add_argument("--reference-only", action="store_true",
-                        help="only train the reference loop, --models times, and print nothing (the process timings run this)")
+                        help="only train the reference loop, --models times, and print nothing "
+                             "(the process timings run this)")
     parser.add_argument("--models", type=int, default=PROCESS_REPLICATES,
                         help=f"models --reference-only trains one after another (default {PROCESS_REPLICATES})")
     args = parser.parse_args(argv)

@@ -42,7 +42,8 @@ def test_reference_loop_trains():
 
 def test_main_writes_every_row(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    bench.main(["--epochs", "1", "--sizes", "1", "2", "--repeats", "1", "--skip-process", "--device", "cpu", "--threads", "1",
+    bench.main(["--epochs", "1", "--sizes", "1", "2", "--repeats", "1", "--skip-process", "--device", "cpu",
+                "--threads", "1",
                 "--techniques", "none", "dropout", "--json", str(out)])
     result = json.loads(out.read_text())
     assert result["epochs"] == 1 and result["process"] == []
