@@ -92,3 +92,12 @@ def test_difference_of_means_is_welchs_interval():
     assert diff == pytest.approx(b.mean() - a.mean())
     assert (diff - half, diff + half) == (pytest.approx(reference.low), pytest.approx(reference.high))
     assert math.isnan(difference_of_means([0.1], b)[1])
+
+
+def test_probability_of_improvement_ties_values_equal_up_to_float32_rounding():
+    # a technique too weak to move the loss (toy1d grad_penalty: Δ +0.000) must read 0.5, not 0 or 1
+    base = {0: 0.0371, 1: 0.0402, 2: 0.0388}
+    treated = {s: float(np.float32(v) * np.float32(1 + 2e-7)) for s, v in base.items()}
+    p, low, high, n = probability_of_improvement(treated, base, higher_is_better=False)
+    assert (p, low, high, n) == (0.5, 0.5, 0.5, 3)
+    assert probability_of_improvement({0: 0.0372}, {0: 0.0371}, higher_is_better=False)[0] == 0.0

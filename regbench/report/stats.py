@@ -47,13 +47,16 @@ def shared(treated: dict[int, float], baseline: dict[int, float]) -> tuple[np.nd
     return x[keep], y[keep]
 
 
+TIE_RTOL = 1e-6   # relative: ~8 float32 roundings; results are computed in float32
+
+
 def probability_of_improvement(treated: dict[int, float], baseline: dict[int, float],
                                higher_is_better: bool = True, confidence: float = 0.95,
                                resamples: int = BOOTSTRAP_RESAMPLES,
                                seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float, int]:
     """treated, baseline: seed -> value -> (P, low, high, n): P(X > Y) paired on the shared seeds.
 
-    P = mean over shared seeds s of [1 if x_s beats y_s, 0.5 if tied, 0 otherwise] (rliable's
+    P = mean over shared seeds s of [1 if x_s beats y_s, 0.5 if tied (equal to TIE_RTOL), 0 otherwise] (rliable's
     probability of improvement, taken over same-seed pairs instead of all pairs). (low, high): percentile
     bootstrap interval over `resamples` resamples of the seeds, drawn from a generator seeded with `seed`.
     NaN where no seed is shared; low = high = P for one seed.
@@ -64,7 +67,9 @@ def probability_of_improvement(treated: dict[int, float], baseline: dict[int, fl
         return math.nan, math.nan, math.nan, 0
     if not higher_is_better:
         x, y = -x, -y
-    wins = np.where(x > y, 1.0, np.where(x == y, 0.5, 0.0))                     # (n,)
+    # float32 metrics that differ only by rounding (a technique too weak to move them) tie, not win
+    tied = np.abs(x - y) <= TIE_RTOL * np.maximum(np.abs(x), np.abs(y))
+    wins = np.where(tied, 0.5, np.where(x > y, 1.0, 0.0))                       # (n,)
     rows = np.random.default_rng(seed).integers(0, n, size=(resamples, n))      # (resamples, n)
     boot = wins[rows].mean(1)                                                   # (resamples,)
     tail = 100 * (1 - confidence) / 2
