@@ -30,10 +30,9 @@ from regbench.trainer.streams import Streams
 
 SIGNAL_OPS = ("shift", "scale", "band_gain")
 IMAGE_OPS = ("flip", "translate", "rotate", "blur")
-MODALITY_OPS = {"signal": SIGNAL_OPS, "image": IMAGE_OPS}   # the ops of each modality that `auto` may pick
 # Signal ops that run only when listed in `ops` (the contrastive views' ramp and level changes).
 SIGNAL_EXTRA_OPS = ("slope", "offset")
-ALLOWED_OPS = {"signal": SIGNAL_OPS + SIGNAL_EXTRA_OPS, "image": IMAGE_OPS}
+ALLOWED_OPS = {"signal": SIGNAL_OPS + SIGNAL_EXTRA_OPS, "image": IMAGE_OPS}   # the ops each modality can take
 # ops: auto on data that names no ops of its own: an image of unknown kind is not mirrored (a flip turns
 # a 2 or a letter into another symbol); a dataset whose labels survive a mirror says so (Data.augment_ops)
 DEFAULT_OPS = {"signal": SIGNAL_OPS, "image": ("translate", "rotate", "blur")}
@@ -168,7 +167,7 @@ class Augment(Regularizer):
             if not isinstance(self.ops, list) or not self.ops:
                 raise ConfigError(f"{key}.ops={self.ops!r} is not allowed: expected auto or a list of op names")
             for op in self.ops:
-                check_choice(f"{key}.ops", op, SIGNAL_OPS + SIGNAL_EXTRA_OPS + IMAGE_OPS)
+                check_choice(f"{key}.ops", op, ALLOWED_OPS["signal"] + ALLOWED_OPS["image"])
         check_number(f"{key}.max_shift", self.max_shift, low=0, integer=True)
         check_number(f"{key}.scale_range", self.scale_range, low=0.0, high=1.0, high_open=True)
         check_number(f"{key}.band_max_gain", self.band_max_gain, low=1.0)
@@ -182,7 +181,7 @@ class Augment(Regularizer):
 
     def bind(self, streams: Streams, data: Data) -> None:
         super().bind(streams, data)
-        allowed = MODALITY_OPS.get(data.modality, ())
+        allowed = ALLOWED_OPS.get(data.modality, ())
         if not allowed:
             raise NotApplicable(f"regularizer.augment has no ops for {data.modality} data ({data.name}): "
                                 f"augmentation needs signal or image data")

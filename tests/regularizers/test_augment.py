@@ -7,7 +7,7 @@ from regbench.config import ConfigError
 from regbench.data.base import Data
 from regbench.trainer.streams import Streams
 from regbench.trainer.hooks import NotApplicable
-from regbench.regularizers.augment import (MODALITY_OPS, Augment, band_gain, blur_image, flip_image, offset_signal,
+from regbench.regularizers.augment import (ALLOWED_OPS, Augment, band_gain, blur_image, flip_image, offset_signal,
                                            rotate_image, scale_signal, shift_signal, slope_signal, translate_image)
 from tests.regularizers.helpers import bind_toy, end_to_end
 
@@ -18,10 +18,10 @@ def bound(seeds, modality="signal", **knobs) -> Augment:
 
 
 ZERO = dict(max_shift=0, scale_range=0.0, band_max_gain=1.0, flip_prob=0.0, max_translate=0.0, max_degrees=0.0,
-            max_sigma=0.0)
+            max_sigma=0.0, max_slope=0.0, max_offset=0.0)
 
 
-@pytest.mark.parametrize("modality, op", [(m, op) for m, ops in MODALITY_OPS.items() for op in ops])
+@pytest.mark.parametrize("modality, op", [(m, op) for m, ops in ALLOWED_OPS.items() for op in ops])
 def test_every_op_alone_is_the_identity_at_zero_strength(modality, op):
     shape = (2, 16, 40) if modality == "signal" else (2, 16, 3, 9, 9)
     x = torch.randn(shape)
