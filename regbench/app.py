@@ -42,6 +42,9 @@ def epoch_progress(mode: str, epochs: int | None, label: str) -> Iterator[Callab
         task = bar.add_task(label, total=epochs, status="")
 
         def on_epoch(epoch: int, metrics: dict) -> None:
+            if "train_loss" not in metrics:   # train and test are measured every trainer.curve_every epochs
+                bar.update(task, completed=epoch)
+                return
             metric = "acc" if "train_acc" in metrics else "loss"  # regression: no accuracy
             status = (f"train {metric} {metrics[f'train_{metric}'].mean():.3f}  "
                       f"test {metric} {metrics[f'test_{metric}'].mean():.3f}")

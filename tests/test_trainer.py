@@ -33,7 +33,7 @@ def test_member_in_population_equals_seed_alone(make_cfg, overrides):
 
 
 def test_members_differ_and_training_reduces_loss(make_cfg):
-    result = train(make_cfg, [0, 1], "trainer.epochs=3")
+    result = train(make_cfg, [0, 1], "trainer.epochs=3", "trainer.curve_every=1")
     first = [row["train_loss"] for row in result.curves if row["epoch"] == 1]
     assert first[0] != first[1]  # different inits and data orders
     losses = torch.tensor([[r["train_loss"] for r in result.curves if r["seed"] == s] for s in (0, 1)])
@@ -158,12 +158,16 @@ def test_steps_setting_runs_that_many_epochs(make_cfg):
     assert int(result.epochs[0]) == 6
 
 
-def test_eval_every_thins_the_curves_but_not_the_training(make_cfg):
-    every = train(make_cfg, [0], "trainer.epochs=5")
-    thinned = train(make_cfg, [0], "trainer.epochs=5", "trainer.eval_every=2")
-    assert [row["epoch"] for row in thinned.curves] == [2, 4, 5]
+def test_eval_every_and_curve_every_thin_the_measurements_but_not_the_training(make_cfg):
+    every = train(make_cfg, [0], "trainer.epochs=5", "trainer.curve_every=1")
+    thinned = train(make_cfg, [0], "trainer.epochs=5", "trainer.eval_every=2", "trainer.curve_every=3")
+    assert [row["epoch"] for row in thinned.curves] == [3, 5]   # curves: every 3rd epoch and the last
+    assert [row["epoch"] for row in every.curves] == [1, 2, 3, 4, 5]
     torch.testing.assert_close(thinned.final["test_loss"], every.final["test_loss"])
+    # the best epoch is chosen among the validation epochs (2, 4 and the last), not the curve epochs
     assert int(thinned.best_epoch[0]) in (2, 4, 5)
+    curve_losses = {row["epoch"]: row["val_loss"] for row in every.curves}
+    assert int(every.best_epoch[0]) == min(curve_losses, key=curve_losses.get)
 
 
 @pytest.mark.parametrize("name, module, gain", [("relu", torch.nn.ReLU, 2 ** 0.5), ("tanh", torch.nn.Tanh, 5 / 3),

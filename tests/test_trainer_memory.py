@@ -17,13 +17,14 @@ TOO_MANY = r"replicates=1000000 needs about \d+ GiB \(estimated\), but [\d.]+ Gi
 def test_footprint_arithmetic_by_hand():
     small = Footprint(members=2, param_floats=10, activation_floats=5, output_floats=3, batch=4,
                       train_rows=6, largest_split=7)
-    # params 2*10*8*4 = 640; training 2*4*5*3*4 = 480 < evaluation 2*(7*5 + 7*3*4)*4 = 952;
-    # indices 2*6*4*8 = 384; members 2*65536 = 131072
-    assert small.bytes() == 640 + 952 + 384 + 131072
-    # a split longer than one evaluation chunk keeps only a chunk's activations at once
-    large = Footprint(members=1, param_floats=0, activation_floats=1, output_floats=0, batch=1,
+    # params 2*10*8*4 = 640; training 2*4*5*3*4 = 480 < evaluation (2*7*5 + 2*7*3*4)*4 = 952;
+    # gathered 2**22*4; indices 2*6*4*8 = 384; members 2*65536 = 131072
+    assert small.bytes() == 640 + 952 + 2 ** 24 + 384 + 131072
+    # a split longer than one evaluation tile keeps only a tile's activations at once: at most
+    # 16 members x 1024 rows
+    large = Footprint(members=64, param_floats=0, activation_floats=1, output_floats=0, batch=1,
                       train_rows=0, largest_split=10 ** 6)
-    assert large.bytes() == 8192 * 4 + 65536
+    assert large.bytes() == 16 * 1024 * 4 + 2 ** 24 + 64 * 65536
 
 
 def test_activations_are_the_input_and_every_layer_output_of_one_example():

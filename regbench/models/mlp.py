@@ -9,6 +9,7 @@ from torch import nn
 
 from regbench.config import ConfigError
 from regbench.models.base import ModelSpec
+from regbench.models.population import Flatten, Linear
 
 
 @dataclass
@@ -27,11 +28,11 @@ class MLP(ModelSpec):
         return True
 
     def build(self, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-        layers: list[nn.Module] = [nn.Flatten()]
+        layers: list[nn.Module] = [Flatten(len(input_shape))]
         width = math.prod(input_shape)
         for out in self.hidden:
-            layers += [nn.Linear(width, out), *self.nonlinearity((out,))]
+            layers += [Linear(width, out), *self.nonlinearity((out,))]
             width = out
-        layers.append(nn.Linear(width, num_classes))
+        layers.append(Linear(width, num_classes))
         return self.initialize(nn.Sequential(*layers))
 

@@ -9,6 +9,7 @@ from torch import nn
 
 from regbench.config import check_number
 from regbench.models.base import ModelSpec
+from regbench.models.population import Flatten, Linear
 
 
 @dataclass
@@ -28,6 +29,6 @@ class Shallow(ModelSpec):
     def build(self, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
         """`num_classes`: the output size (classes, or the regression targets' width)."""
         width = math.prod(input_shape)
-        return self.initialize(nn.Sequential(nn.Flatten(), nn.Linear(width, self.hidden),
+        return self.initialize(nn.Sequential(Flatten(len(input_shape)), Linear(width, self.hidden),
                                              *self.nonlinearity((self.hidden,)),
-                                             nn.Linear(self.hidden, num_classes)))
+                                             Linear(self.hidden, num_classes)))

@@ -22,7 +22,10 @@ def dropout(x: torch.Tensor, noise: torch.Tensor | None, drop_prob: float, train
 
 class Dropout(nn.Module):
     """The trainer fills buffer `noise` with per-member U[0,1) draws each step (see `noise_shape`):
-    drawing masks outside the vmapped forward is faster than `rand_like` inside it, and per-member seeded."""
+    drawing masks outside the vmapped forward is faster than `rand_like` inside it, and per-member seeded.
+    Elementwise: with a population's (P, B, ...) hidden units and masks it needs no vmap."""
+
+    elementwise = True
 
     def __init__(self, shape: tuple[int, ...], drop_prob: float) -> None:
         super().__init__()

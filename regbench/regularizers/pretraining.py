@@ -78,7 +78,8 @@ class PretrainedBody(Regularizer):
         stage_settings = dataclasses.replace(
             settings, epochs=self.pretrain_epochs, steps=None, optimizer=optimizer,
             lr=self.pretrain_lr or settings.lr, momentum=settings.momentum if optimizer == "sgd" else None,
-            lr_schedule=self.pretrain_lr_schedule or settings.lr_schedule, eval_every=self.pretrain_epochs)
+            lr_schedule=self.pretrain_lr_schedule or settings.lr_schedule, eval_every=self.pretrain_epochs,
+            curve_every=self.pretrain_epochs)
         pretrained = train_population(self.stage_spec(self.spec), data, stage_settings, hooks, [], self.streams.device,
                                       objective=objective, population=self.streams.members)
         self.head = head_names(model)

@@ -20,6 +20,7 @@ from torch import nn
 from regbench.config import ConfigError, check_choice, check_number
 from regbench.data.base import Data
 from regbench.models.base import ModelSpec
+from regbench.models.population import Linear
 from regbench.regularizers.augment import ALLOWED_OPS, Augment
 from regbench.regularizers.pretraining import SelfSupervised, unlabelled_stage_data
 from regbench.trainer.hooks import NotApplicable, Regularizer
@@ -118,7 +119,7 @@ class ProjectionHead(ModelSpec):
     def build(self, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
         network = self.body.build(input_shape, self.hidden)
         assert isinstance(network, nn.Sequential), "a projection head extends an nn.Sequential network"
-        last = nn.Linear(self.hidden, num_classes)
+        last = Linear(self.hidden, num_classes)
         self.body.initialize(last)
         return nn.Sequential(*network, nn.ReLU(), last)
 

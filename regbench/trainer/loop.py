@@ -1,9 +1,16 @@
 """Population-first training: every replicate seed (and ensemble member) in one vectorized pass.
 
-Members' parameters are stacked along a leading dimension P and the forward pass is
+Members' parameters are stacked along a leading dimension P. The forward pass is batched matmuls over
+the stacked weights where the network allows it (`runs_population`: fully connected networks), else
 `vmap(functional_call(model, ...))`. The optimizers used here are elementwise, so one optimizer over
 the stacked tensors updates each member exactly as its own optimizer would; a member trained in a
 population matches the same seed trained alone up to float rounding. P = 1 is the same code path.
+
+What costs time besides the arithmetic, and what keeps it small (numbers: README "Benchmark"):
+evaluation measures only the validation split every `eval_every` epochs (early stopping, best epoch)
+and all three splits every `curve_every` epochs (curves.csv) and at the end, in tiles of members x rows
+that stay in cache; a block of the epoch's batches is gathered at once; nothing in the step reads a
+tensor's value on the host.
 """
 from __future__ import annotations
 
@@ -20,8 +27,9 @@ from torch.func import functional_call, vmap
 from regbench.config import ConfigError, check_choice, check_number
 from regbench.data.base import Data
 from regbench.models.base import ModelSpec
+from regbench.models.population import runs_population
 from regbench.trainer.hooks import Params, Regularizer, TrainSet
-from regbench.trainer.memory import EVAL_CHUNK, check_memory
+from regbench.trainer.memory import EVAL_MEMBERS, EVAL_ROWS, GATHER_FLOATS, check_memory, reuse_freed_memory
 from regbench.trainer.streams import Member, Streams, as_members, derive_seed
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -41,7 +49,8 @@ class TrainerSettings:
     lr_step_epochs: int = 10
     lr_gamma: float = 0.5
     steps: int | None = None  # if set: train for this many optimizer steps instead of `epochs`
-    eval_every: int = 1       # epochs between evaluations (curves, early stopping); the last always
+    eval_every: int = 1       # epochs between validation measurements (early stopping, best epoch)
+    curve_every: int = 5      # epochs between measurements of every split (curves); the last always
 
     def __post_init__(self) -> None:
         check_number("trainer.epochs", self.epochs, low=1, integer=True)
@@ -57,6 +66,7 @@ class TrainerSettings:
         check_number("trainer.lr_gamma", self.lr_gamma, low=0.0, high=1.0, low_open=True)
         check_number("trainer.steps", self.steps, low=1, integer=True, optional=True)
         check_number("trainer.eval_every", self.eval_every, low=1, integer=True)
+        check_number("trainer.curve_every", self.curve_every, low=1, integer=True)
 
     def epochs_for(self, n_train: int) -> int:
         """Epochs to run: `epochs`, or enough whole epochs for `steps` optimizer steps.
@@ -131,10 +141,16 @@ class Objective:
         """Mean cross-entropy of one member; `targets` is (B,) class indices or (B, K) probabilities."""
         return F.cross_entropy(outputs, targets)
 
+    def batched_loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Every member's `loss` at once: outputs (P, B, O), targets (P, B, ...) -> (P,). An objective
+        with its own `loss` gets it mapped over members; the built-in tasks compute it in one call."""
+        return vmap(self.loss)(outputs, targets)
+
     def metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
         """outputs: (G, n, K) log-probabilities or logits of G predictors; targets: (n,). -> (G,) each."""
         G = outputs.shape[0]
-        loss = F.cross_entropy(outputs.transpose(1, 2), targets.expand(G, -1), reduction="none").mean(1)
+        by_class = outputs.transpose(1, 2).contiguous()   # (G, K, n): see Classification.batched_loss
+        loss = F.cross_entropy(by_class, targets.expand(G, -1), reduction="none").mean(1)
         return {"loss": loss, "acc": (outputs.argmax(-1) == targets).float().mean(1)}
 
     def combine(self, outputs: torch.Tensor) -> torch.Tensor:
@@ -149,6 +165,12 @@ class Objective:
 
 class Classification(Objective):
     """Cross-entropy on class labels; the final test set also reports the expected calibration error."""
+
+    def batched_loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        # classes in the middle, (P, K, B): torch's CPU log-softmax over a short last dim is ~20x slower
+        # than over a middle one, and fully connected outputs are already laid out that way
+        targets = targets.transpose(1, 2) if targets.dim() == 3 else targets   # soft targets (P, B, K)
+        return F.cross_entropy(outputs.transpose(1, 2), targets, reduction="none").mean(1)
 
     def calibration(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
         """outputs: (G, n, K) logits or log-probabilities -> {'ece': (G,)}.
@@ -187,6 +209,9 @@ class Regression(Objective):
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """outputs (B, D), targets (B,) or (B, D) -> mean squared error over batch and outputs."""
         return F.mse_loss(outputs, targets.reshape(outputs.shape))
+
+    def batched_loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return (outputs - targets.reshape(outputs.shape)).square().flatten(1).mean(1)
 
     def metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
         """outputs: (G, n, D) predictions of G predictors; targets: (n,) or (n, D). -> (G,) MSE."""
@@ -235,17 +260,36 @@ def noise_inputs(noisy: list[tuple[str, tuple[int, ...]]], streams: Streams, bat
     return {f"{name}.noise": streams.uniform(f"module:{name}", (batch, *shape)) for name, shape in noisy}
 
 
+def population_forward(model: nn.Module) -> Callable[[Params, torch.Tensor], torch.Tensor]:
+    """(parameters and buffers, name -> (P, ...); x (P, B, *input)) -> (P, B, outputs), each member's
+    outputs on its own inputs: the stacked weights used directly where the network allows it
+    (`runs_population`), else vmap over one member's forward."""
+    if runs_population(model):
+        return lambda p, x: functional_call(model, p, (x,))
+    # randomness="error": any hidden global-RNG draw inside the step is a bug, not a silent shared mask.
+    return vmap(lambda p, x: functional_call(model, p, (x,)), randomness="error")
+
+
 @torch.no_grad()
-def predict(model: nn.Module, params: Params, x: torch.Tensor, chunk: int = EVAL_CHUNK) -> torch.Tensor:
-    """Eval-mode outputs of every member on x: (P, n, outputs)."""
+def predict(model: nn.Module, params: Params, x: torch.Tensor) -> torch.Tensor:
+    """Eval-mode outputs of every member on x (n, *input): (P, n, outputs).
+
+    Computed in tiles of EVAL_MEMBERS members x EVAL_ROWS rows, whose activations stay in cache."""
     model.eval()
-    forward = vmap(lambda p, xs: functional_call(model, p, (xs,)), in_dims=(0, None))
-    return torch.cat([forward(params, x[start:start + chunk]) for start in range(0, len(x), chunk)], dim=1)
+    forward = population_forward(model)
+    P = next(iter(params.values())).shape[0]
+    blocks = []
+    for first in range(0, P, EVAL_MEMBERS):
+        block = {name: value[first:first + EVAL_MEMBERS] for name, value in params.items()}
+        members = min(EVAL_MEMBERS, P - first)
+        blocks.append(torch.cat([forward(block, rows.expand(members, *rows.shape))
+                                 for rows in x.split(EVAL_ROWS)], dim=1))
+    return torch.cat(blocks)
 
 
-def measure(model: nn.Module, params: Params, data: Data, objective: Objective,
-            members: int, final: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """Eval-mode metrics on every split: (per member (P,), per replicate (R,)); NaN for an empty split.
+def measure(model: nn.Module, params: Params, data: Data, objective: Objective, members: int,
+            splits: tuple[str, ...] = SPLITS, final: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Eval-mode metrics on `splits`: (per member (P,), per replicate (R,)); NaN for an empty split.
 
     Keys are '<split>_<metric>' ('train_loss', 'val_acc', ...). A replicate's metrics are its
     ensemble's (members' predictions combined) when members > 1, else its single member's. `final`
@@ -253,7 +297,7 @@ def measure(model: nn.Module, params: Params, data: Data, objective: Objective,
     """
     P = next(iter(params.values())).shape[0]
     per_member, per_replicate = {}, {}
-    for split in SPLITS:
+    for split in splits:
         x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
         if len(y) == 0:
             for name in objective.names:
@@ -304,6 +348,7 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
         assert M == 1, "a given population is not grouped into ensembles"
         seeds = [seed for seed, _ in population]
     spec.check_input(data.name, data.input_shape)
+    reuse_freed_memory()
     streams = Streams(population, device)
     data = data.to(device)
     # hooks may edit the spec: give them a copy, so training an experiment twice builds the same model
@@ -330,14 +375,12 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
         train = hook.prepare(train)
     member_rows = torch.arange(P, device=device).unsqueeze(1)                  # (P, 1)
 
-    def member_loss(p: Params, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return objective.loss(functional_call(model, p, (x,)), y)
-
-    # randomness="error": any hidden global-RNG draw inside the step is a bug, not a silent shared mask.
-    batched_loss = vmap(member_loss, randomness="error")
+    forward = population_forward(model)
     optimizer = settings.make_optimizer(list(trainable.values()))
     epochs = settings.epochs_for(N)
     schedule = settings.make_schedule(optimizer, epochs)
+    # rows of the epoch's order gathered at once (a whole epoch when the population's inputs are small)
+    gather_rows = max(B, GATHER_FLOATS // (P * math.prod(data.input_shape)) // B * B)
 
     active = torch.ones(P, dtype=torch.bool, device=device)
     stopped_rows = torch.zeros(0, dtype=torch.long, device=device)   # members that no longer train
@@ -353,15 +396,19 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
         nonfinite = torch.zeros(P, dtype=torch.bool, device=device)
         order = streams.permutation("order", N)                                # (P, N) slots of train
         for start in range(0, N, B):
-            slots = order[:, start:start + B]                                  # (P, B)
-            x = data.x_train[train.index.gather(1, slots)]                     # (P, B, *input)
-            y = train.labels[member_rows, slots]                               # (P, B, *target)
+            if start % gather_rows == 0:
+                slots = order[:, start:start + gather_rows]                    # (P, G)
+                x_block = data.x_train[train.index.gather(1, slots)]           # (P, G, *input)
+                y_block = train.labels[member_rows, slots]                     # (P, G, *target)
+            x = x_block[:, start % gather_rows:][:, :B]                        # (P, B, *input)
+            y = y_block[:, start % gather_rows:][:, :B]
             for hook in hooks:
                 x, y = hook.batch(x, y)
             used = params
             for hook in hooks:
                 used = hook.forward_params(used)
-            losses = batched_loss({**used, **noise_inputs(noisy, streams, x.shape[1])}, x, y)  # (P,)
+            outputs = forward({**used, **noise_inputs(noisy, streams, x.shape[1])}, x)  # (P, B, O)
+            losses = objective.batched_loss(outputs, y)                        # (P,)
             total = losses
             for hook in hooks:
                 total = total + hook.penalty(trainable, losses)
@@ -382,24 +429,28 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
             schedule.step()
 
         epochs_run += running.long()
-        evaluate = epoch % settings.eval_every == 0 or epoch == epochs
-        if evaluate:
-            members_metrics, metrics = measure(model, params, data, objective, M)
+        # validation every eval_every epochs (early stopping, best epoch); every split for the curves
+        validate = epoch % settings.eval_every == 0 or epoch == epochs
+        curve = epoch % settings.curve_every == 0 or epoch == epochs
+        splits = SPLITS if curve else ("val",) if validate else ()
+        members_metrics, metrics = measure(model, params, data, objective, M, splits)
+        if "train_loss" in members_metrics:
             nonfinite |= ~torch.isfinite(members_metrics["train_loss"])
         diverged_epoch = torch.where(running & nonfinite, epoch, diverged_epoch)
         active = running & ~nonfinite
-        if evaluate:
-            # a replicate whose members have all stopped has reported its weights: later epochs don't count
-            replicate_running = by_replicate(running, M).any(1)
+        # a replicate whose members have all stopped has reported its weights: later epochs don't count
+        replicate_running = by_replicate(running, M).any(1)
+        if curve:
+            curves += curve_rows(epoch, seeds, metrics, replicate_running, lr)
+        if validate:
             val_history.append(torch.where(replicate_running, metrics["val_loss"], math.inf))
             eval_epochs.append(epoch)
-            curves += curve_rows(epoch, seeds, metrics, replicate_running, lr)
-            if on_epoch is not None:
-                on_epoch(epoch, metrics)
             for hook in hooks:
                 stopped = hook.epoch_end(epoch, params, members_metrics)
                 if stopped is not None:
                     active = active & ~stopped
+        if on_epoch is not None:
+            on_epoch(epoch, metrics)
         stopped_rows = torch.nonzero(~active).squeeze(1)                       # one host sync an epoch
         if len(stopped_rows) == P:
             break

@@ -72,7 +72,7 @@ def test_settings_are_validated():
 
 def test_population_members_stop_at_their_own_epochs_with_their_best_weights(make_cfg):
     cfg = make_cfg("regularizer=early_stopping", "regularizer.early_stopping.patience=2",
-                   "trainer.epochs=20", "replicates=3")
+                   "trainer.epochs=20", "trainer.curve_every=1", "replicates=3")
     experiment = Experiment.from_config(cfg)
     result = train_population(experiment.model, experiment.dataset.load(), experiment.trainer,
                               experiment.regularizers, experiment.seeds, torch.device("cpu"))
