@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 import torch
@@ -52,10 +53,27 @@ def test_main_writes_every_row(tmp_path, capsys):
     assert [(row["technique"], row["P"]) for row in result["population"]] == \
         [("none", 1), ("none", 2), ("dropout", 1), ("dropout", 2)]
     for row in result["population"]:
-        assert row["seconds_per_model"] > 0
+        assert row["seconds_per_model"] > 0 and row["seconds_per_model_evaluating_at_end"] > 0
         assert row["floor_fraction"] == pytest.approx(result["floor"]["seconds_per_model"] / row["seconds_per_model"])
     printed = capsys.readouterr().out
     assert "technique none" in printed and "technique dropout" in printed and "reference loop" in printed
+
+
+def test_process_rows_time_both_processes_and_their_peak_memory(capsys):
+    DATASETS["mnist1d"](data_dir=bench.data_dir()).load()  # the reference process reads the cache
+    rows = bench.process_rows(epochs=1, device=torch.device("cpu"), models=[2], repeats=1)
+    assert [(row["name"], row["models"]) for row in rows] == \
+        [("reference loop, own process", 2), ("python -m regbench replicates=2", 2)]
+    for row in rows:
+        assert row["seconds_per_model"] == pytest.approx(row["wall_seconds"] / 2)
+        assert 50 * 2 ** 20 < row["peak_rss_bytes"] < 4 * 2 ** 30   # a python process with torch loaded
+    assert rows[0]["reference_over_this"] == 1.0
+    assert rows[1]["reference_over_this"] == pytest.approx(rows[0]["wall_seconds"] / rows[1]["wall_seconds"])
+
+
+def test_a_failing_process_is_an_error_with_its_stderr():
+    with pytest.raises(RuntimeError, match="no such option --nope"):
+        bench.run_process([sys.executable, "-c", "import sys; sys.exit('no such option --nope')"])
 
 
 def test_reference_only_runs_from_the_cache(capsys):
@@ -68,6 +86,8 @@ def test_reference_only_runs_from_the_cache(capsys):
     (["--epochs", "0"], "--epochs=0 is not allowed"),
     (["--threads", "0"], "--threads=0 is not allowed"),
     (["--sizes", "4", "0"], "--sizes=[4, 0] is not allowed"),
+    (["--process-models", "0"], "--process-models=[0] is not allowed"),
+    (["--process-repeats", "0"], "--process-repeats=0 is not allowed"),
     (["--techniques", "nosuch"], "--techniques nosuch not known"),
 ])
 def test_bad_options_exit_with_one_line(argv, message, capsys):
