@@ -9,7 +9,8 @@ from regbench.models.mlp import MLP
 from regbench.models.population import runs_population
 from regbench.models.shallow import Shallow
 from regbench.regularizers.dropout import Dropout
-from regbench.trainer.loop import build_population, noise_inputs, noisy_modules, population_forward
+from regbench.trainer.loop import build_population, noise_inputs, noisy_modules, population_forward, predict
+from regbench.trainer.memory import EVAL_MEMBERS, EVAL_ROWS
 from regbench.trainer.streams import Streams
 
 
@@ -56,3 +57,15 @@ def test_one_members_network_is_an_ordinary_network():
     first, last = model[1], model[-1]
     want = last(torch.relu(first(x.flatten(1))))
     torch.testing.assert_close(model(x), want)
+
+
+@pytest.mark.parametrize("spec", [MLP(hidden=[8]), CNN1D(channels=4)], ids=["stacked", "vmap"])
+def test_evaluation_in_tiles_equals_one_pass_over_everything(spec):
+    P, n = EVAL_MEMBERS + 3, EVAL_ROWS * 2 + 5          # partial tiles of members and of rows
+    data = type("D", (), {"input_shape": (40,), "output_size": 10})()
+    model, params = build_population(spec, data, list(range(P)), torch.device("cpu"))
+    x = torch.randn(n, 40)
+    model.eval()
+    with torch.no_grad():
+        whole = vmap(lambda p: functional_call(model, p, (x,)))(params)
+    torch.testing.assert_close(predict(model, params, x), whole, rtol=1e-5, atol=1e-5)

@@ -260,14 +260,19 @@ def noise_inputs(noisy: list[tuple[str, tuple[int, ...]]], streams: Streams, bat
     return {f"{name}.noise": streams.uniform(f"module:{name}", (batch, *shape)) for name, shape in noisy}
 
 
-def population_forward(model: nn.Module) -> Callable[[Params, torch.Tensor], torch.Tensor]:
-    """(parameters and buffers, name -> (P, ...); x (P, B, *input)) -> (P, B, outputs), each member's
-    outputs on its own inputs: the stacked weights used directly where the network allows it
-    (`runs_population`), else vmap over one member's forward."""
+def population_forward(model: nn.Module, shared_input: bool = False) -> Callable[[Params, torch.Tensor], torch.Tensor]:
+    """(parameters and buffers, name -> (P, ...); x) -> (P, B, outputs): every member's outputs, with the
+    stacked weights used directly where the network allows it (`runs_population`), else vmap over one
+    member's forward. x is (P, B, *input), each member's own inputs, or with `shared_input` (B, *input)
+    for all (evaluation: vmap then never copies it P times)."""
     if runs_population(model):
-        return lambda p, x: functional_call(model, p, (x,))
+        def stacked(p: Params, x: torch.Tensor) -> torch.Tensor:
+            members = next(iter(p.values())).shape[0]
+            return functional_call(model, p, (x.expand(members, *x.shape) if shared_input else x,))
+        return stacked
     # randomness="error": any hidden global-RNG draw inside the step is a bug, not a silent shared mask.
-    return vmap(lambda p, x: functional_call(model, p, (x,)), randomness="error")
+    return vmap(lambda p, x: functional_call(model, p, (x,)), in_dims=(0, None if shared_input else 0),
+                randomness="error")
 
 
 @torch.no_grad()
@@ -276,14 +281,12 @@ def predict(model: nn.Module, params: Params, x: torch.Tensor) -> torch.Tensor:
 
     Computed in tiles of EVAL_MEMBERS members x EVAL_ROWS rows, whose activations stay in cache."""
     model.eval()
-    forward = population_forward(model)
+    forward = population_forward(model, shared_input=True)
     P = next(iter(params.values())).shape[0]
     blocks = []
     for first in range(0, P, EVAL_MEMBERS):
         block = {name: value[first:first + EVAL_MEMBERS] for name, value in params.items()}
-        members = min(EVAL_MEMBERS, P - first)
-        blocks.append(torch.cat([forward(block, rows.expand(members, *rows.shape))
-                                 for rows in x.split(EVAL_ROWS)], dim=1))
+        blocks.append(torch.cat([forward(block, rows) for rows in x.split(EVAL_ROWS)], dim=1))
     return torch.cat(blocks)
 
 
