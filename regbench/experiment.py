@@ -192,6 +192,7 @@ def run_job(experiment: Experiment, record: dict,
     started = time.perf_counter()
     record["device"] = str(experiment.device)
     runs, curves = experiment.run(on_epoch=on_epoch)
+    record["threads"] = torch.get_num_threads()  # what torch used (config `threads`, or see jobs.job_threads)
     record["runs"] = runs
     record["status"] = "diverged" if any(run["diverged"] for run in runs) else "completed"
     record["wall_seconds"] = round(time.perf_counter() - started, 3)

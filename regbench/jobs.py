@@ -5,6 +5,7 @@ seeds). Running a job again where its completed result lies does nothing unless 
 whose dir holds another identity's result writes beside it instead of over it; a job whose twin is
 running right now (two jobs of one sweep that compute the same thing) is not started twice. The claim
 that says "running" is a file created with O_EXCL, so two processes cannot both take a dir.
+`job_threads` shares the cores among the jobs a parallel launcher runs at once.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 from regbench.results import write_json
 
@@ -192,3 +193,39 @@ def watch_launcher() -> None:
 def in_launcher_process() -> bool:
     """True in the process that runs the sweep (or the single run), False in its workers."""
     return os.environ.get(LAUNCHER_PID) in (None, str(os.getpid()))
+
+
+def cores() -> int:
+    """The CPUs this process may run on (its affinity: taskset, a SLURM allocation), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this platform (macOS)
+        return os.cpu_count() or 1
+
+
+def job_threads(launcher: Mapping | None, multirun: bool, cpus: int | None = None) -> int | None:
+    """torch threads for a job whose config says `threads: null`, such that jobs run at once × threads
+    ≤ cores. `launcher` is the job's hydra.launcher node, `cpus` the cores (default: `cores()`).
+
+    None (torch's default: every core) for a single run, a job not started by Hydra (no launcher) and
+    the basic launcher, which runs one job at a time. joblib runs n_jobs at once (-1: one per core,
+    -n: cores + 1 - n), each gets cores // n_jobs; submitit (local or SLURM) gives each job
+    cpus_per_task (unset: 1, submitit's own default); any other launcher: 1, since how many jobs it
+    runs at once is not known here.
+    """
+    if not multirun or launcher is None:
+        return None
+    cpus = cores() if cpus is None else cpus
+    kind = str(launcher.get("_target_", "")).rpartition(".")[2]
+    if kind == "BasicLauncher":
+        return None
+    if kind == "JoblibLauncher":
+        n_jobs = launcher.get("n_jobs")
+        if not isinstance(n_jobs, int) or n_jobs == 0:
+            n_jobs = 1  # joblib's None; 0 is an error joblib reports itself
+        parallel = n_jobs if n_jobs > 0 else max(1, cpus + 1 + n_jobs)
+        return max(1, cpus // parallel)
+    if kind in ("LocalLauncher", "SlurmLauncher"):
+        per_task = launcher.get("cpus_per_task")
+        return max(1, min(per_task, cpus)) if isinstance(per_task, int) else 1
+    return 1

@@ -203,3 +203,27 @@ def test_parallel_workers_end_with_their_launcher(tmp_path, launcher):
 
     wait_for(lambda: all(gone(pid) for pid in workers), timeout=20)
     assert sorted(statuses(sweep).values()) == ["interrupted", "interrupted"]
+
+
+JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+SUBMITIT = "hydra_plugins.hydra_submitit_launcher.submitit_launcher."
+
+
+@pytest.mark.parametrize("launcher,multirun,expected", [
+    (None, False, None),                                           # a single run: torch's default
+    ({"_target_": JOBLIB, "n_jobs": 4}, False, None),              # a launcher that a run does not use
+    (None, True, None),                                            # not started by Hydra
+    ({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}, True, None),
+    ({"_target_": JOBLIB, "n_jobs": 2}, True, 4),
+    ({"_target_": JOBLIB, "n_jobs": 3}, True, 2),                  # 3 × 2 ≤ 8: rounded down
+    ({"_target_": JOBLIB, "n_jobs": -1}, True, 1),                 # one job per core
+    ({"_target_": JOBLIB, "n_jobs": -5}, True, 2),                 # 8 + 1 - 5 = 4 jobs
+    ({"_target_": JOBLIB, "n_jobs": 16}, True, 1),                 # more jobs than cores: never 0
+    ({"_target_": JOBLIB, "n_jobs": None}, True, 8),               # joblib's None: one job at a time
+    ({"_target_": SUBMITIT + "LocalLauncher", "cpus_per_task": 3}, True, 3),
+    ({"_target_": SUBMITIT + "SlurmLauncher", "cpus_per_task": 32}, True, 8),  # no more than there are
+    ({"_target_": SUBMITIT + "LocalLauncher", "cpus_per_task": None}, True, 1),
+    ({"_target_": "hydra_plugins.somebody.RayLauncher"}, True, 1),  # how many at once is unknown
+])
+def test_job_threads_share_the_cores_among_the_jobs_run_at_once(launcher, multirun, expected):
+    assert jobs.job_threads(launcher, multirun, cpus=8) == expected

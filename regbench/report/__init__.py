@@ -9,3 +9,5 @@ reading only what the one before returns:
   cli        show_leaderboard (collect → summarize → render → files), the Hydra callback, the command
 `stats` holds the small pure statistics `summarize` uses.
 """
+
+TITLE = "regbench leaderboard"  # here, not in `table`, so that `cli` names it without importing pandas

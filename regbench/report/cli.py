@@ -1,5 +1,9 @@
 """The entry points: `show_leaderboard` (collect → summarize → render → files), the Hydra callback that
-runs it at the end of a multirun, and the `regbench-leaderboard` command."""
+runs it at the end of a multirun, and the `regbench-leaderboard` command.
+
+Importing this module is cheap: Hydra instantiates the callback in every process that composes the
+config (a single run, each worker of a parallel launcher), and those must not pay for pandas and scipy
+(~0.5 s) before they train. The table's modules are imported where a leaderboard is built."""
 from __future__ import annotations
 
 import argparse
@@ -8,22 +12,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from regbench.report.collect import NOT_APPLICABLE, collect
-from regbench.report.pivot import NoSuchKey, pivot, pivot_markdown, print_pivot
-from regbench.report.summarize import BOARD_COLUMNS, summarize
-from regbench.report.table import TITLE, markdown, print_table, terminal
+from regbench.report import TITLE
 from regbench.results import write_atomic
+
+
+def empty_board():
+    import pandas as pd
+    from regbench.report.summarize import BOARD_COLUMNS
+
+    return pd.DataFrame(columns=BOARD_COLUMNS)
 
 
 @dataclass
 class Summary:
     """A built leaderboard. statuses: status -> number of usable job files; unfinished: {path, status,
     error} per failed/interrupted/running job; skipped: (path, reason) per file that could not be used."""
-    board: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=BOARD_COLUMNS))
+    board: Any = field(default_factory=empty_board)  # a pandas DataFrame (regbench.report.summarize)
     statuses: dict[str, int] = field(default_factory=dict)
     unfinished: list[dict] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -35,6 +42,8 @@ class Summary:
 
 def nothing_to_show(dirs: list[Path], summary: Summary, write: bool) -> str:
     """The one line printed instead of a table: what was found, and the first error if a job failed."""
+    from regbench.report.collect import NOT_APPLICABLE
+
     counts = [f"{n} {status}" for status, n in sorted(summary.statuses.items())]
     counts += [f"{len(summary.skipped)} skipped"] if summary.skipped else []
     line = (f"{TITLE}: nothing to show under {', '.join(map(str, dirs))}: "
@@ -53,6 +62,11 @@ def show_leaderboard(dirs: Iterable[Path | str], out_dir: Path | str | None = No
     one line on stderr and no file is written or touched. `by` (a config key) adds the pivot of Δ by
     that key's values (regbench.report.pivot), printed and saved as leaderboard_by_<key>.{csv,md};
     NoSuchKey (a ValueError) when no run has the key, before anything is printed."""
+    from regbench.report.collect import collect
+    from regbench.report.pivot import pivot, pivot_markdown, print_pivot
+    from regbench.report.summarize import summarize
+    from regbench.report.table import markdown, print_table, terminal
+
     dirs = [Path(d) for d in dirs]
     found = collect(dirs, by=by)
     by_table = pivot(found.runs, by) if by is not None and found.runs.size else None
@@ -121,6 +135,8 @@ def cli(argv: list[str] | None = None) -> int:
                         help="also show Δ per technique for each value of this resolved config key "
                              "(e.g. model.hidden) side by side, and the difference of the Δs")
     args = parser.parse_args(argv)
+    from regbench.report.pivot import NoSuchKey
+
     missing = [d for d in args.dirs if not d.exists()]
     for directory in missing:
         print(f"regbench-leaderboard: error: no such directory: {directory}", file=sys.stderr)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
+# Student's t from scipy.special (stdtrit: quantile, stdtr: CDF), the functions scipy.stats.t calls:
+# the same numbers, without scipy.stats's import (0.65 s against 0.22 s, paid by every leaderboard).
+from scipy.special import stdtr, stdtrit
 
 
 def mean_ci(values, confidence: float = 0.95) -> tuple[float, float, int]:
@@ -20,7 +22,7 @@ def mean_ci(values, confidence: float = 0.95) -> tuple[float, float, int]:
         return math.nan, math.nan, 0
     if n == 1:
         return float(x[0]), math.nan, 1
-    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * x.std(ddof=1) / math.sqrt(n)
+    half = stdtrit(n - 1, 0.5 + confidence / 2) * x.std(ddof=1) / math.sqrt(n)
     return float(x.mean()), float(half), n
 
 
@@ -89,7 +91,7 @@ def paired_p_value(treated: dict[int, float], baseline: dict[int, float]) -> tup
     if n < 2 or np.allclose(d, d[0], rtol=1e-9, atol=1e-12):  # equal up to rounding
         return math.nan, n
     t = d.mean() / (d.std(ddof=1) / math.sqrt(n))
-    return float(2 * stats.t.sf(abs(t), n - 1)), n
+    return float(2 * stdtr(n - 1, -abs(t))), n
 
 
 def difference_of_means(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
@@ -108,4 +110,4 @@ def difference_of_means(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) 
     if va + vb == 0:
         return diff, 0.0
     dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    return diff, float(stats.t.ppf(0.5 + confidence / 2, dof) * math.sqrt(va + vb))
+    return diff, float(stdtrit(dof, 0.5 + confidence / 2) * math.sqrt(va + vb))

@@ -5,9 +5,8 @@ import math
 
 import pandas as pd
 
+from regbench.report import TITLE
 from regbench.report.collect import NOT_APPLICABLE
-
-TITLE = "regbench leaderboard"
 
 
 def fmt(mean: float, half: float, percent: bool = False, signed: bool = False) -> str:
