@@ -18,7 +18,7 @@ def test_defaults_are_the_udl_reference_setting(make_cfg):
     t = experiment.trainer
     assert (t.epochs, t.batch_size, t.optimizer, t.lr, t.momentum) == (50, 100, "sgd", 0.05, None)
     sgd = t.make_optimizer([torch.zeros(1, requires_grad=True)])
-    assert sgd.param_groups[0]["momentum"] == 0.9  # null: SGD's momentum of UDL notebook 8.1
+    assert sgd.momentum == 0.9  # null: SGD's momentum of UDL notebook 8.1
     assert experiment.seeds == [0]
 
 

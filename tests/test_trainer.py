@@ -128,8 +128,8 @@ def test_frozen_parameters_are_left_to_no_optimizer_and_no_step_hook(make_cfg):
 
 
 def test_momentum_is_an_sgd_setting():
-    assert TrainerSettings().make_optimizer([torch.zeros(1)]).defaults["momentum"] == 0.9   # null: 0.9
-    assert TrainerSettings(momentum=0.0).make_optimizer([torch.zeros(1)]).defaults["momentum"] == 0.0
+    assert TrainerSettings().make_optimizer([torch.zeros(1)]).momentum == 0.9   # null: 0.9
+    assert TrainerSettings(momentum=0.0).make_optimizer([torch.zeros(1)]).momentum == 0.0
     TrainerSettings(optimizer="adam")
     for optimizer in ("adam", "adamw"):
         with pytest.raises(ConfigError, match=f"trainer.momentum=0.9 applies to optimizer=sgd only.*{optimizer}"):

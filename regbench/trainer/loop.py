@@ -30,6 +30,7 @@ from regbench.models.base import ModelSpec
 from regbench.models.population import runs_population
 from regbench.trainer.hooks import Params, Regularizer, TrainSet
 from regbench.trainer.memory import EVAL_MEMBERS, EVAL_ROWS, GATHER_FLOATS, check_memory, reuse_freed_memory
+from regbench.trainer.optim import Optimizer, scheduled_lr
 from regbench.trainer.streams import Member, Streams, as_members, derive_seed
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -78,22 +79,13 @@ class TrainerSettings:
         steps_per_epoch = math.ceil(n_train / (self.batch_size or n_train))
         return math.ceil(self.steps / steps_per_epoch)
 
-    def make_optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
-        if self.optimizer == "sgd":
-            momentum = SGD_MOMENTUM if self.momentum is None else self.momentum
-            return torch.optim.SGD(params, lr=self.lr, momentum=momentum)
-        if self.optimizer == "adam":
-            return torch.optim.Adam(params, lr=self.lr)
-        # Decay belongs to the `weight_decay` regularizer, so the baseline AdamW carries none.
-        return torch.optim.AdamW(params, lr=self.lr, weight_decay=0.0)
+    def make_optimizer(self, params: list[torch.Tensor]) -> Optimizer:
+        momentum = (SGD_MOMENTUM if self.momentum is None else self.momentum) if self.optimizer == "sgd" else 0.0
+        return Optimizer(params, self.optimizer, self.lr, momentum)
 
-    def make_schedule(self, optimizer: torch.optim.Optimizer,
-                      epochs: int) -> torch.optim.lr_scheduler.LRScheduler | None:
-        if self.lr_schedule == "step":
-            return torch.optim.lr_scheduler.StepLR(optimizer, self.lr_step_epochs, self.lr_gamma)
-        if self.lr_schedule == "cosine":
-            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
-        return None
+    def lr_at(self, epoch: int, epochs: int) -> float:
+        """The learning rate of 0-based `epoch` of `epochs`."""
+        return scheduled_lr(self.lr_schedule, self.lr, epoch, epochs, self.lr_step_epochs, self.lr_gamma)
 
 
 @dataclass
@@ -381,7 +373,6 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
     forward = population_forward(model)
     optimizer = settings.make_optimizer(list(trainable.values()))
     epochs = settings.epochs_for(N)
-    schedule = settings.make_schedule(optimizer, epochs)
     # rows of the epoch's order gathered at once (a whole epoch when the population's inputs are small)
     gather_rows = max(B, GATHER_FLOATS // (P * math.prod(data.input_shape)) // B * B)
 
@@ -394,7 +385,7 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
     curves: list[dict] = []
     for epoch in range(1, epochs + 1):
         model.train()
-        lr = optimizer.param_groups[0]["lr"]
+        lr = optimizer.lr = settings.lr_at(epoch - 1, epochs)
         running = active                                                       # (P,) trains this epoch
         nonfinite = torch.zeros(P, dtype=torch.bool, device=device)
         order = streams.permutation("order", N)                                # (P, N) slots of train
@@ -419,7 +410,7 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
             # the optimizer and the hooks update the whole stack: stopped members get theirs back
             kept = {name: value.detach()[stopped_rows] for name, value in trainable.items()} \
                 if len(stopped_rows) else None
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             total.sum().backward()
             for hook in hooks:
                 hook.before_step(trainable)
@@ -428,8 +419,6 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
                 hook.after_step(trainable, lr)
             if kept is not None:
                 restore(trainable, kept, stopped_rows)
-        if schedule is not None:
-            schedule.step()
 
         epochs_run += running.long()
         # validation every eval_every epochs (early stopping, best epoch); every split for the curves
