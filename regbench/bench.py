@@ -222,7 +222,7 @@ def process_rows(epochs: int, device: torch.device, models: list[int], repeats: 
                        f"hydra.run.dir={scratch}/run{count}-{repeat}"]
                 runs.append((run_process(reference), run_process(cli)))
             loop = min(wall for (wall, _), _ in runs)
-            for name, index in (("reference loop, own process", 0), (f"python -m regbench replicates={count}", 1)):
+            for name, index in (("reference loop", 0), (f"regbench replicates={count}", 1)):
                 wall = min(run[index][0] for run in runs)
                 rows.append({"name": name, "models": count, "wall_seconds": wall, "seconds_per_model": wall / count,
                              "reference_over_this": loop / wall,
@@ -247,19 +247,19 @@ def print_tables(result: dict, techniques: list[str]) -> None:
     reference = result["reference"]
     for technique in techniques:
         table = Table(title=f"in-process training, technique {technique}")
-        for column in ("trainer", "P", "s/model", "reference s ÷ this s", "% of floor", "s/model, eval at end"):
+        for column in ("trainer", "P", "s/model", "loop s ÷ this s", "% of floor", "s/model, eval only at end"):
             table.add_column(column, justify="right")
         table.add_row("reference loop", "1", f"{reference['seconds_per_model']:.4f}", "1.0×",
                       f"{100 * reference['floor_fraction']:.1f}%", "(none)")
         for row in result["population"]:
             if row["technique"] == technique:
-                table.add_row("regbench population", str(row["P"]), f"{row['seconds_per_model']:.4f}",
+                table.add_row("population", str(row["P"]), f"{row['seconds_per_model']:.4f}",
                               f"{row['reference_over_population']:.1f}×", f"{100 * row['floor_fraction']:.1f}%",
                               f"{row['seconds_per_model_evaluating_at_end']:.4f}")
         console.print(table)
     if result["process"]:
-        table = Table(title="whole processes (imports, data loading, regbench's evaluation and files included)")
-        for column in ("process", "models", "wall s", "s/model", "reference ÷ this", "peak MiB"):
+        table = Table(title="whole processes (imports, data, evaluation and files included)")
+        for column in ("process", "models", "wall s", "s/model", "loop ÷ this", "peak MiB"):
             table.add_column(column, justify="right")
         for row in result["process"]:
             table.add_row(row["name"], str(row["models"]), f"{row['wall_seconds']:.2f}",
