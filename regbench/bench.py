@@ -135,19 +135,25 @@ def population_seconds(spec, data, settings, technique: str, seeds: list[int], d
     return time.perf_counter() - start
 
 
+# Runs argv[1:] and prints its peak resident set size. A child forked from the benchmark itself would
+# report the benchmark's own peak (Linux carries the forking process's high-water mark across exec);
+# forked from this small interpreter, the figure is the command's own (or this wrapper's few MiB).
+PEAK_WRAPPER = ("import resource, subprocess, sys\n"
+                "code = subprocess.call(sys.argv[1:])\n"
+                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+                "sys.exit(code)\n")
+
+
 def run_process(command: list[str]) -> tuple[float, int]:
     """(wall seconds, peak resident bytes) of one whole process; its failure is an error carrying its stderr."""
     start = time.perf_counter()
-    with tempfile.TemporaryFile() as stderr:
-        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
-        _, status, usage = os.wait4(child.pid, 0)
-        elapsed = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode != 0:
-            stderr.seek(0)
-            raise RuntimeError(f"{' '.join(command)} failed ({child.returncode}): "
-                               f"{stderr.read().decode(errors='replace').strip()[-2000:]}")
-    return elapsed, usage.ru_maxrss * 1024   # Linux reports kilobytes
+    done = subprocess.run([sys.executable, "-S", "-c", PEAK_WRAPPER, *command], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    elapsed = time.perf_counter() - start
+    lines = done.stderr.strip().splitlines()
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {chr(10).join(lines[:-1])[-2000:]}")
+    return elapsed, int(lines[-1]) * 1024   # Linux reports kilobytes
 
 
 def measure(epochs: int, sizes: list[int], techniques: list[str], device: torch.device, repeats: int,

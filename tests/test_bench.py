@@ -71,6 +71,15 @@ def test_process_rows_time_both_processes_and_their_peak_memory(capsys):
     assert rows[1]["reference_over_this"] == pytest.approx(rows[0]["wall_seconds"] / rows[1]["wall_seconds"])
 
 
+def test_peak_memory_is_the_commands_own_not_the_benchmarks():
+    hold = [torch.ones(2 ** 27)]   # this process holds 512 MiB more than the small command ever does
+    _, small = bench.run_process([sys.executable, "-S", "-c", "pass"])
+    _, large = bench.run_process([sys.executable, "-S", "-c", "x = bytearray(300 * 2 ** 20)"])
+    del hold
+    assert small < 100 * 2 ** 20
+    assert 300 * 2 ** 20 < large < 400 * 2 ** 20
+
+
 def test_a_failing_process_is_an_error_with_its_stderr():
     with pytest.raises(RuntimeError, match="no such option --nope"):
         bench.run_process([sys.executable, "-c", "import sys; sys.exit('no such option --nope')"])
