@@ -135,15 +135,22 @@ def raise_interrupted(signum: int, frame) -> None:
 
 @contextmanager
 def interruptible() -> Iterator[None]:
-    """SIGTERM raises `Interrupted` in this block (main thread only, where Python delivers signals)."""
+    """SIGTERM raises `Interrupted` in this block, as SIGINT does (main thread only, where Python
+    delivers signals).
+
+    In a parallel launcher's worker, SIGINT is ignored once the job has ended: Ctrl-C reaches the whole
+    process group, and a joblib worker idle between jobs printed a KeyboardInterrupt traceback. The
+    launcher process handles Ctrl-C for the sweep."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = signal.signal(signal.SIGTERM, raise_interrupted)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int if in_launcher_process() else signal.SIG_IGN)
 
 
 _watchdog: threading.Thread | None = None

@@ -183,6 +183,27 @@ def test_ctrl_c_records_interrupted_writes_the_leaderboard_and_exits_130(tmp_pat
     assert sorted(pd.read_csv(sweep / "leaderboard.csv").technique) == done
 
 
+@pytest.mark.parametrize("role, survives", [("worker", True), ("launcher", False)])
+def test_a_worker_ignores_ctrl_c_between_jobs_and_the_launcher_does_not(role, survives):
+    """Ctrl-C reaches the whole process group. A joblib worker that got it while collecting garbage
+    after its job printed a KeyboardInterrupt traceback (seen in the Ctrl-C test under joblib); after a
+    job, a worker now ignores SIGINT and leaves Ctrl-C to its launcher, which still stops."""
+    code = ("import os, signal, time\n"
+            "from regbench import jobs\n"
+            "with jobs.interruptible():\n"
+            "    pass\n"
+            "os.kill(os.getpid(), signal.SIGINT)\n"
+            "time.sleep(0.2)\n"
+            "print('still here')\n")
+    launcher = str(os.getppid()) if role == "worker" else None   # a worker's launcher is another process
+    env = {key: value for key, value in os.environ.items() if key != jobs.LAUNCHER_PID}
+    if launcher is not None:
+        env[jobs.LAUNCHER_PID] = launcher
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO)
+    assert (done.stdout.strip() == "still here") == survives, done.stderr
+    assert ("KeyboardInterrupt" in done.stderr) == (not survives)
+
+
 @pytest.mark.parametrize("launcher", [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
                                       ["hydra/launcher=submitit_local"]], ids=["joblib", "submitit_local"])
 def test_parallel_workers_end_with_their_launcher(tmp_path, launcher):

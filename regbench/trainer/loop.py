@@ -162,7 +162,8 @@ class Classification(Objective):
         # classes in the middle, (P, K, B): torch's CPU log-softmax over a short last dim is ~20x slower
         # than over a middle one, and fully connected outputs are already laid out that way
         targets = targets.transpose(1, 2) if targets.dim() == 3 else targets   # soft targets (P, B, K)
-        return F.cross_entropy(outputs.transpose(1, 2), targets, reduction="none").mean(1)
+        by_class = outputs.transpose(1, 2).contiguous()   # a no-op for fully connected outputs
+        return F.cross_entropy(by_class, targets, reduction="none").mean(1)
 
     def calibration(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
         """outputs: (G, n, K) logits or log-probabilities -> {'ece': (G,)}.
