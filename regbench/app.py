@@ -5,6 +5,7 @@ import contextlib
 import gc
 import io
 import logging
+import math
 import os
 import signal
 import socket
@@ -171,8 +172,22 @@ def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool
     return {**record, "job_dir": str(target)}
 
 
+def validation_score(record: dict) -> float:
+    """What a job returns to Hydra's sweeper (e.g. Optuna): the mean over its seeds of the validation
+    accuracy (classification) or validation loss (regression); NaN when there is none (a failed job, a
+    seed that diverged, no validation split), which Optuna records as a failed trial. Never a test metric."""
+    runs = record.get("runs") or []
+    if any(run.get("diverged") for run in runs):
+        return math.nan
+    key = "val_acc" if runs and runs[0].get("val_acc") is not None else "val_loss"
+    values = [run.get(key) for run in runs]
+    if not values or any(value is None or math.isnan(value) for value in values):
+        return math.nan
+    return sum(values) / len(values)
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def hydra_entry(cfg: DictConfig) -> None:
+def hydra_entry(cfg: DictConfig) -> float:
     global EXIT_CODE
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
@@ -190,6 +205,7 @@ def hydra_entry(cfg: DictConfig) -> None:
         show_leaderboard([result_dir], write=False)
         log.info("results in %s (%s)", result_dir, record["status"])
         EXIT_CODE = exit_code({record["status"]: 1})
+    return validation_score(record)
 
 
 # Exit codes of `regbench` (README): 0 every job completed (or was already complete, or its technique
