@@ -2,6 +2,7 @@
 give what vmap over each member's own forward gives: outputs, gradients, second derivatives."""
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.func import functional_call, vmap
 
 from regbench.models.cnn1d import CNN1D
@@ -52,10 +53,11 @@ def test_stacked_forward_and_its_derivatives_equal_vmap_over_members(input_shape
 
 
 def test_one_members_network_is_an_ordinary_network():
+    """With one member's (unstacked) weights the layers compute what nn.Flatten and nn.Linear do."""
     model = MLP(hidden=[5]).build((2, 3), 4)
     x = torch.randn(7, 2, 3)
     first, last = model[1], model[-1]
-    want = last(torch.relu(first(x.flatten(1))))
+    want = F.linear(torch.relu(F.linear(x.reshape(7, 6), first.weight, first.bias)), last.weight, last.bias)
     torch.testing.assert_close(model(x), want)
 
 

@@ -123,12 +123,24 @@ def grid(plt, count: int, width: float = 3.2, height: float = 2.5):
     return figure, list(axes.flat[:count])
 
 
+def each_row(rows: pd.DataFrame, runs: pd.DataFrame, reduction) -> list[tuple[pd.Series, object]]:
+    """(row, reduction(runs, row.config_hash)) for every row whose reduction found something (not None)."""
+    found = [(row, reduction(runs, row.config_hash)) for _, row in rows.iterrows()]
+    return [(row, value) for row, value in found if value is not None]
+
+
+def label_first_column(axes: list, label: str) -> None:
+    """The y label on the first panel of each line of a `grid`."""
+    for axis in axes[::min(COLUMNS, len(axes))]:
+        axis.set_ylabel(label)
+
+
 def draw_curves(plt, rows: pd.DataFrame, runs: pd.DataFrame, metric: str, path: Path,
                 where: str) -> list[Picture]:
     """Small multiples, one panel per row: train, val and test `metric` over epochs, mean over seeds
     and the band from the lowest to the highest seed."""
-    bands = [(row, reduce.curve_bands(runs, row.config_hash)) for _, row in rows.iterrows()]
-    bands = [(row, b) for row, b in bands if not b.empty and f"train_{metric}" in b.columns.get_level_values(0)]
+    bands = [(row, b) for row, b in each_row(rows, runs, reduce.curve_bands)
+             if not b.empty and f"train_{metric}" in b.columns.get_level_values(0)]
     if not bands:
         return []
     figure, axes = grid(plt, len(bands))
@@ -157,13 +169,9 @@ def draw_curves(plt, rows: pd.DataFrame, runs: pd.DataFrame, metric: str, path: 
     for axis in axes:
         axis.tick_params(labelbottom=True)
     axes[0].legend(loc="best", fontsize=8)
-    columns = min(COLUMNS, len(bands))
     for axis in axes:  # every panel: a lone panel on the last line would otherwise sit under an unlabelled one
         axis.set_xlabel("epoch")
-    label = "accuracy (%)" if metric == "acc" else "loss" + (" (log scale)" if positive else "")
-    for i, axis in enumerate(axes):
-        if i % columns == 0:
-            axis.set_ylabel(label)
+    label_first_column(axes, "accuracy (%)" if metric == "acc" else "loss" + (" (log scale)" if positive else ""))
     figure.suptitle(f"{where}: {'accuracy' if metric == 'acc' else 'loss'} during training "
                     "(line: mean over seeds; band: lowest to highest seed)", y=1.0, va="bottom")
     save(plt, figure, path)
@@ -175,8 +183,7 @@ def draw_curves(plt, rows: pd.DataFrame, runs: pd.DataFrame, metric: str, path: 
 
 def draw_functions(plt, rows: pd.DataFrame, runs: pd.DataFrame, path: Path, where: str) -> list[Picture]:
     """1-D regression: each row's fitted functions over the training points and the true function."""
-    fits = [(row, reduce.fitted_functions(runs, row.config_hash)) for _, row in rows.iterrows()]
-    fits = [(row, f) for row, f in fits if f is not None]
+    fits = each_row(rows, runs, reduce.fitted_functions)
     if not fits:
         return []
     figure, axes = grid(plt, len(fits), width=3.2, height=2.6)
@@ -200,9 +207,7 @@ def draw_functions(plt, rows: pd.DataFrame, runs: pd.DataFrame, path: Path, wher
     columns = min(COLUMNS, len(fits))
     for axis in axes[-columns:]:
         axis.set_xlabel("input x")
-    for i, axis in enumerate(axes):
-        if i % columns == 0:
-            axis.set_ylabel("output y")
+    label_first_column(axes, "output y")
     figure.suptitle(f"{where}: fitted functions (faint: each seed; bold: their mean)", y=1.0, va="bottom")
     save(plt, figure, path)
     return [Picture(path, f"fitted functions: {where}",
@@ -212,8 +217,7 @@ def draw_functions(plt, rows: pd.DataFrame, runs: pd.DataFrame, path: Path, wher
 
 def draw_members(plt, rows: pd.DataFrame, runs: pd.DataFrame, path: Path, where: str) -> list[Picture]:
     """Ensembles: each member's test metric beside the ensemble's, per seed."""
-    found = [(row, reduce.members_against_ensemble(runs, row.config_hash)) for _, row in rows.iterrows()]
-    found = [(row, m) for row, m in found if m is not None]
+    found = each_row(rows, runs, reduce.members_against_ensemble)
     if not found:
         return []
     figure, axes = plt.subplots(1, len(found), figsize=(max(4.0, 1.0 + 0.7 * max(len(m["seeds"]) for _, m in found))

@@ -395,8 +395,9 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
                 slots = order[:, start:start + gather_rows]                    # (P, G)
                 x_block = data.x_train[train.index.gather(1, slots)]           # (P, G, *input)
                 y_block = train.labels[member_rows, slots]                     # (P, G, *target)
-            x = x_block[:, start % gather_rows:][:, :B]                        # (P, B, *input)
-            y = y_block[:, start % gather_rows:][:, :B]
+            offset = start % gather_rows
+            x = x_block[:, offset:offset + B]                                  # (P, B, *input)
+            y = y_block[:, offset:offset + B]
             for hook in hooks:
                 x, y = hook.batch(x, y)
             used = params
