@@ -69,6 +69,7 @@ class EarlyStopping(Regularizer):
     patience: int = 10
     min_delta: float = 0.0
     name = "early_stopping"
+    member_knobs = ("patience", "min_delta")
     state: StopState | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:

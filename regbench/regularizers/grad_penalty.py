@@ -29,6 +29,7 @@ def grad_norm_squared(losses: torch.Tensor, params: Params) -> torch.Tensor:
 class GradPenalty(Regularizer):
     strength: float = 0.0125  # lr/4 at the default lr 0.05: the modified-loss coefficient
     name = "grad_penalty"
+    member_knobs = ("strength",)
 
     def __post_init__(self) -> None:
         check_number("regularizer.grad_penalty.strength", self.strength, low=0.0)

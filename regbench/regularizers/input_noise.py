@@ -7,18 +7,20 @@ from dataclasses import dataclass
 import torch
 
 from regbench.config import check_number
-from regbench.trainer.hooks import Regularizer
+from regbench.trainer.hooks import Regularizer, broadcast
 
 
-def add_input_noise(x: torch.Tensor, normal: torch.Tensor, std: float) -> torch.Tensor:
-    """x + std * normal; `normal` holds standard-normal draws of x's shape."""
-    return x + std * normal
+def add_input_noise(x: torch.Tensor, normal: torch.Tensor, std: float | torch.Tensor) -> torch.Tensor:
+    """x + std * normal; `normal` holds standard-normal draws of x's shape (P, B, ...), `std` is a number
+    or one per member, (P,)."""
+    return x + broadcast(std, x) * normal
 
 
 @dataclass
 class InputNoise(Regularizer):
     std: float = 0.4
     name = "input_noise"
+    member_knobs = ("std",)
 
     def __post_init__(self) -> None:
         check_number("regularizer.input_noise.std", self.std, low=0.0)

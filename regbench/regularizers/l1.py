@@ -19,6 +19,7 @@ def l1_penalty(params: Params) -> torch.Tensor:
 class L1(Regularizer):
     strength: float = 3e-4
     name = "l1"
+    member_knobs = ("strength",)
 
     def __post_init__(self) -> None:
         check_number("regularizer.l1.strength", self.strength, low=0.0)

@@ -23,6 +23,7 @@ def l2_penalty(params: Params) -> torch.Tensor:
 class L2(Regularizer):
     strength: float = 1e-3
     name = "l2"
+    member_knobs = ("strength",)
 
     def __post_init__(self) -> None:
         check_number("regularizer.l2.strength", self.strength, low=0.0)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from regbench.config import check_number
 from regbench.data.base import Data
-from regbench.trainer.hooks import NotApplicable, Regularizer
+from regbench.trainer.hooks import NotApplicable, Regularizer, broadcast, is_off
 from regbench.trainer.streams import Streams
 
 
@@ -24,8 +24,10 @@ def as_probabilities(y: torch.Tensor, num_classes: int, dtype: torch.dtype) -> t
     return F.one_hot(y, num_classes).to(dtype)
 
 
-def smooth_targets(targets: torch.Tensor, smoothing: float) -> torch.Tensor:
-    """(..., K) probabilities -> (1 - smoothing)·targets + smoothing/K; the identity at smoothing = 0."""
+def smooth_targets(targets: torch.Tensor, smoothing: float | torch.Tensor) -> torch.Tensor:
+    """(P, ..., K) probabilities -> (1 - smoothing)·targets + smoothing/K; the identity at smoothing = 0.
+    `smoothing` is a number or one per member, (P,)."""
+    smoothing = broadcast(smoothing, targets)
     return (1 - smoothing) * targets + smoothing / targets.shape[-1]
 
 
@@ -33,6 +35,7 @@ def smooth_targets(targets: torch.Tensor, smoothing: float) -> torch.Tensor:
 class LabelSmoothing(Regularizer):
     smoothing: float = 0.1
     name = "label_smoothing"
+    member_knobs = ("smoothing",)
     order = 70  # target transform: after mixup (60) has made soft targets
 
     def __post_init__(self) -> None:
@@ -44,7 +47,7 @@ class LabelSmoothing(Regularizer):
             raise NotApplicable(f"label_smoothing smooths class targets: dataset {data.name} is a {data.task} task")
 
     def batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.smoothing == 0:
+        if is_off(self.smoothing):
             return x, y
         targets = as_probabilities(y, self.data.num_classes, x.dtype)  # (P, B, K)
         return x, smooth_targets(targets, self.smoothing)

@@ -9,21 +9,23 @@ import torch
 
 from regbench.config import check_number
 from regbench.regularizers.l2 import is_weight
-from regbench.trainer.hooks import Params, Regularizer
+from regbench.trainer.hooks import Params, Regularizer, broadcast
 
 
 @torch.no_grad()
-def decay_weights(params: Params, lr: float, decay: float) -> None:
-    """Shrink every weight tensor in place by the factor (1 - lr * decay); biases stay."""
+def decay_weights(params: Params, lr: float, decay: float | torch.Tensor) -> None:
+    """Shrink every weight tensor in place by the factor (1 - lr * decay); biases stay. `decay` is a
+    number or one per member, (P,)."""
     for name, value in params.items():
         if is_weight(name, value):
-            value.mul_(1.0 - lr * decay)
+            value.mul_(1.0 - lr * broadcast(decay, value))
 
 
 @dataclass
 class WeightDecay(Regularizer):
     decay: float = 3e-2
     name = "weight_decay"
+    member_knobs = ("decay",)
 
     def __post_init__(self) -> None:
         check_number("regularizer.weight_decay.decay", self.decay, low=0.0)

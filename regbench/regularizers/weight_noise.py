@@ -13,28 +13,31 @@ import torch
 
 from regbench.config import check_number
 from regbench.regularizers.l2 import is_weight
-from regbench.trainer.hooks import Params, Regularizer
+from regbench.trainer.hooks import Params, Regularizer, broadcast, is_off
 
 
-def perturb_weights(params: Params, noise: dict[str, torch.Tensor], std: float) -> Params:
+def perturb_weights(params: Params, noise: dict[str, torch.Tensor], std: float | torch.Tensor) -> Params:
     """params[name] + std * noise[name] for every weight in `noise`; other entries unchanged.
 
-    params: name -> (P, *shape); noise: name -> (P, *shape) standard normal draws for the weights.
+    params: name -> (P, *shape); noise: name -> (P, *shape) standard normal draws for the weights;
+    std: a number or one per member, (P,).
     The sum stays in the autograd graph, so gradients flow back to the clean parameters.
     """
-    return {name: value + std * noise[name] if name in noise else value for name, value in params.items()}
+    return {name: value + broadcast(std, value) * noise[name] if name in noise else value
+            for name, value in params.items()}
 
 
 @dataclass
 class WeightNoise(Regularizer):
     std: float = 0.05
     name = "weight_noise"
+    member_knobs = ("std",)
 
     def __post_init__(self) -> None:
         check_number("regularizer.weight_noise.std", self.std, low=0.0)
 
     def forward_params(self, params: Params) -> Params:
-        if self.std == 0:
+        if is_off(self.std):
             return params
         # One stream per tensor: a new layer elsewhere never shifts this layer's draws.
         noise = {name: self.streams.normal(self.stream(name), tuple(value.shape[1:]))  # (P, *shape)

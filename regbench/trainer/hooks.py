@@ -32,6 +32,30 @@ class TrainSet:
     labels: torch.Tensor
 
 
+@dataclass(frozen=True)
+class Grid:
+    """A knob's values across a population trained as a grid (regbench.experiment): `values[g]` is the
+    value of grid point g, whose members are the g-th equal share of the population (point-major).
+    `bind` turns it into a (P,) tensor, so a hook computes with it as with the number."""
+    values: tuple[float, ...]
+
+    def per_member(self, population: int, device: torch.device) -> torch.Tensor:
+        assert population % len(self.values) == 0, "a grid point's members are an equal share of P"
+        return torch.tensor(self.values, device=device).repeat_interleave(population // len(self.values))
+
+
+def broadcast(value: float | torch.Tensor, like: torch.Tensor) -> float | torch.Tensor:
+    """A knob against a (P, ...) tensor: a number as it is, a per-member (P,) tensor as (P, 1, ..., 1)."""
+    if isinstance(value, torch.Tensor):
+        return value.reshape(-1, *([1] * (like.dim() - 1)))
+    return value
+
+
+def is_off(value: float | torch.Tensor) -> bool:
+    """A number that turns the technique off (0). A per-member knob never is: some members may use it."""
+    return not isinstance(value, torch.Tensor) and value == 0
+
+
 class NotApplicable(Exception):
     """Raised by a technique's `bind` when it does not apply to this data (label smoothing on a regression
     task, signal augmentations on tabular inputs). Not a user error: the job is recorded as
@@ -47,6 +71,11 @@ class Regularizer:
     technique: ClassVar[bool] = True
     # Hooks run in ascending `order` (then name): input transforms before target transforms.
     order: ClassVar[int] = 50
+    # Numeric knobs that may differ between members of one population: a list of values for one of
+    # them (`regularizer.l2.strength=[1e-4,1e-3]`) trains every value in one job. `bind` hands each
+    # such knob to the hooks as a (P,) tensor (see `Grid`); hooks compute with it through `broadcast`.
+    # Knobs that change shapes or the procedure (ensemble members, pretraining) are not listed.
+    member_knobs: ClassVar[tuple[str, ...]] = ()
 
     streams: Streams
     data: Data
@@ -57,6 +86,15 @@ class Regularizer:
         `NotApplicable(reason)` here when the technique has no meaning for this data."""
         self.streams = streams
         self.data = data
+        grids = self.__dict__.setdefault("_grids", {})  # kept: a hook bound again expands them again
+        for knob in self.member_knobs:
+            value = getattr(self, knob)
+            if isinstance(value, Grid):
+                grids[knob] = value
+            elif not isinstance(value, torch.Tensor):  # a number set since: no grid any more
+                grids.pop(knob, None)
+            if knob in grids:
+                setattr(self, knob, grids[knob].per_member(len(streams.members), streams.device))
 
     def stream(self, purpose: str) -> str:
         return f"{self.name}:{purpose}"

@@ -248,6 +248,13 @@ def noisy_modules(model: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
             if hasattr(module, "noise_shape")]
 
 
+def member_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Buffers that hold one value per member, (P, ...), named by modules' `member_buffers` (a grid's
+    dropout rates): passed with the parameters, so that vmap gives each member its own."""
+    return {f"{name}.{buffer}": getattr(module, buffer) for name, module in model.named_modules()
+            for buffer in getattr(module, "member_buffers", ())}
+
+
 def noise_inputs(noisy: list[tuple[str, tuple[int, ...]]], streams: Streams, batch: int) -> dict[str, torch.Tensor]:
     """This step's draws for the noisy modules: {'<module>.noise': (P, batch, *noise_shape)}."""
     return {f"{name}.noise": streams.uniform(f"module:{name}", (batch, *shape)) for name, shape in noisy}
@@ -362,6 +369,7 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
     # what the optimizer and the step hooks see: frozen parameters take no gradient, state or edit
     trainable = {name: value for name, value in params.items() if name not in frozen}
     noisy = noisy_modules(model)
+    per_member = member_buffers(model)
     P, N = len(population), len(data.y_train)
     B = settings.batch_size or N
 
@@ -403,7 +411,7 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
             used = params
             for hook in hooks:
                 used = hook.forward_params(used)
-            outputs = forward({**used, **noise_inputs(noisy, streams, x.shape[1])}, x)  # (P, B, O)
+            outputs = forward({**used, **per_member, **noise_inputs(noisy, streams, x.shape[1])}, x)  # (P, B, O)
             losses = objective.batched_loss(outputs, y)                        # (P,)
             total = losses
             for hook in hooks:
@@ -498,8 +506,8 @@ def restore(params: Params, kept: Params, rows: torch.Tensor) -> None:
 
 def curve_rows(epoch: int, seeds: list[int], metrics: dict[str, torch.Tensor], active: torch.Tensor,
                lr: float) -> list[dict]:
-    """One row per replicate still training this epoch."""
+    """One row per replicate still training this epoch; `row` is its index in `seeds` (a grid repeats them)."""
     values = {key: value.tolist() for key, value in metrics.items()}
     keep = active.tolist()
-    return [{"epoch": epoch, "seed": seed, "lr": lr, **{k: v[r] for k, v in values.items()}}
+    return [{"epoch": epoch, "row": r, "seed": seed, "lr": lr, **{k: v[r] for k, v in values.items()}}
             for r, seed in enumerate(seeds) if keep[r]]
