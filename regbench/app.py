@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import gc
 import io
 import logging
@@ -17,12 +18,12 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.errors import HydraException, MissingConfigException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from regbench import identity, jobs, plugins, progress
+from regbench import identity, jobs, plugins, progress, tuning
 from regbench.config import CONF_DIR, ConfigError, check_choice
-from regbench.experiment import Experiment, job_record, run_job
+from regbench.experiment import Experiment, PointResult, grid_points, job_record, run_job
 from regbench.trainer.hooks import NotApplicable
 from regbench.results import write_csv, write_json, write_npz
 
@@ -69,6 +70,28 @@ def check_overrides(overrides: list[str]) -> None:
                               f"select a technique once and set its strength (regularizer.{twice}.*)")
 
 
+def point_configs(cfg: DictConfig, grid: dict[str, list],
+                  overrides: list[str]) -> list[tuple[DictConfig, list[str]]]:
+    """(config, overrides) of each grid point: the grid's lists replaced by the point's values, so that
+    each point is the config (and the command) of the job that would train that value alone."""
+    if not grid:
+        return [(cfg, list(overrides))]
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    given = {override.key_or_group for override in parsed}
+    configs = []
+    for point in grid_points(grid):
+        point_cfg = copy.deepcopy(cfg)
+        for key, value in point.items():
+            OmegaConf.update(point_cfg, key, value, merge=False)
+        point_overrides = [f"{override.get_key_element()}={identity.show(point[override.key_or_group])}"
+                           if override.key_or_group in point else text for override, text in zip(parsed, overrides)]
+        point_overrides += [f"{key}={identity.show(value)}" for key, value in point.items() if key not in given]
+        configs.append((point_cfg, point_overrides))
+    return configs
+
+
 def failure(cfg: DictConfig, overrides: list[str], error: BaseException) -> dict:
     """A metrics.json record for a job that could not start; works even where the config is broken."""
     try:
@@ -87,13 +110,17 @@ def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool
             launcher: Mapping | None = None) -> dict:
     """Run one job and write metrics.json (+ curves.csv) into `job_dir` (or beside it, see jobs.py).
 
-    A job whose completed result is already there is skipped (`force=true` retrains); one whose twin is
-    running in another process is not started twice. A bad config in a single run raises ConfigError
+    A job with a grid (a list of values for member knobs, `regularizer.l2.strength=[1e-4,1e-3]`) trains
+    every point in one population and writes each point's result, with the identity of the job that
+    would train that point alone, into a subdir `<technique>-<hash>-s<seeds>` of its dir.
+    A point whose completed result is already there is skipped (`force=true` retrains); a job whose twin
+    is running in another process is not started twice. A bad config in a single run raises ConfigError
     before anything is written. In a multirun every error is recorded as `status: failed` and the
     sweep goes on (a raising job would stop Hydra's end-of-sweep callback, and with it the leaderboard).
     Ctrl-C or SIGTERM records `status: interrupted`; the launcher process then stops the sweep.
     `launcher` (the job's hydra.launcher node) says how many jobs share the cores: `threads: null`
     becomes jobs.job_threads's share of them.
+    Returns the job's record with `job_dir`; a grid job's has its points' records under `points`.
     """
     job_dir = Path(job_dir)
     jobs.watch_launcher()
@@ -103,6 +130,8 @@ def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool
         if experiment.threads is None:  # never jobs × threads > cores (an explicit threads=N wins)
             experiment.threads = jobs.job_threads(launcher, multirun)
         record = job_record(cfg, overrides)
+        configs = point_configs(cfg, experiment.grid, overrides)
+        point_records = [job_record(point_cfg, point_overrides) for point_cfg, point_overrides in configs]
     except ConfigError as error:
         if not multirun:
             raise
@@ -118,64 +147,135 @@ def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool
         if holder is not None:
             log.info("%s: the same job is running now (pid %s): not started twice", target.name, holder.get("pid"))
             return {**record, "status": "skipped", "job_dir": str(target)}
-        previous = jobs.read_record(target / "metrics.json")
-        if previous is not None and previous.get("status") in jobs.FINISHED and not cfg.force:
-            log.info("%s: already %s, skipped (force=true retrains)", target.name, previous["status"])
+        if experiment.grid:
+            for (point_cfg, _), point in zip(configs, point_records):
+                point.update(seeds=seeds, grid={"config_hash": record["config_hash"], "keys": list(experiment.grid),
+                                                "default": identity.at_defaults(point_cfg, list(experiment.grid))})
+            dirs = [target / identity.job_dir_name(point["config"]) for point in point_records]
+        else:
+            point_records, dirs = [record], [target]
+        records = run_points(experiment, cfg, point_records, dirs, multirun, target)
+        if not experiment.grid:
+            return records[0]
+        summary = {**record, "status": jobs.grid_status([point["status"] for point in records]), "points": records,
+                   "job_dir": str(target)}
+        if experiment.selection_seeds is not None:
+            summary["tuned"] = write_tuned(experiment, summary, target)
+    return summary
+
+
+def write_tuned(experiment: Experiment, summary: dict, target: Path) -> dict | None:
+    """A grid job's tuned result (regbench.tuning), from its points' records, into its own subdir of the
+    job's dir; written again on every run of the job (it only reads the points). None, and nothing
+    written, while a point has no finished result."""
+    points = summary["points"]
+    if any(point["status"] not in jobs.FINISHED for point in points):
+        log.error("%s: no tuned result: not every value finished (%s)", target.name,
+                  ", ".join(sorted({point["status"] for point in points})))
+        return None
+    record = tuning.tuned_record(summary, points, experiment.grid, experiment.selection_seeds)
+    seeds = record["seeds"]
+    directory = target / f"{record['technique']}-tuned-{record['config_hash'][:8]}-s{seeds[0]}-{seeds[-1]}"
+    write_json(directory / "metrics.json", record)
+    if record["status"] == "failed":
+        log.error("%s: %s", directory.name, record["error"])
+    return {**record, "job_dir": str(directory)}
+
+
+def run_points(experiment: Experiment, cfg: DictConfig, records: list[dict], dirs: list[Path],
+               multirun: bool, job_dir: Path) -> list[dict]:
+    """Train the points whose dir holds no finished result of theirs (all with `force`) as one population
+    and write each one's files; returns every point's record with its `job_dir`. A sweep's progress
+    file goes into `job_dir` (a grid job's own dir, above its points')."""
+    done: dict[int, dict] = {}
+    previous: dict[int, dict | None] = {}
+    for i, (record, directory) in enumerate(zip(records, dirs)):
+        earlier = jobs.read_record(directory / "metrics.json")
+        if earlier is not None and earlier.get("status") in jobs.FINISHED and not cfg.force:
+            log.info("%s: already %s, skipped (force=true retrains)", directory.name, earlier["status"])
             comparison = {key: record[key] for key in ("baseline_hash", "labels")}
-            if any(previous.get(key) != value for key, value in comparison.items()):
+            if any(earlier.get(key) != value for key, value in comparison.items()):
                 # what it is compared with (`baseline`) and how it is labelled are not its identity:
                 # they follow the command that was run last; the runs stay as they were
-                previous.update(comparison)
-                write_json(target / "metrics.json", previous)
-            return {**previous, "skipped": True, "job_dir": str(target)}
-        write_json(target / "metrics.json", record)  # status running: a kill -9 leaves it for resume
+                earlier.update(comparison)
+                write_json(directory / "metrics.json", earlier)
+            done[i] = {**earlier, "skipped": True, "job_dir": str(directory)}
+        else:
+            previous[i] = earlier
+    todo = sorted(previous)
+    for i in todo:
+        write_json(dirs[i] / "metrics.json", records[i])  # status running: a kill -9 leaves it for resume
+
+    def record_all(**fields) -> None:
+        for i in todo:
+            done[i] = {**records[i], **fields, "job_dir": str(dirs[i])}
+            write_json(dirs[i] / "metrics.json", {k: v for k, v in done[i].items() if k != "job_dir"})
+
+    if todo:
         try:
             with jobs.interruptible():
+                seeds = experiment.seeds
                 label = f"{experiment.technique} seeds {seeds[0]}-{seeds[-1]}"
+                if experiment.grid:
+                    label += f" x {len(todo)} values"
                 total = experiment.trainer.epochs if experiment.trainer.steps is None else None  # None: unknown
                 # a sweep shows every job's epoch on its one status line (regbench/progress.py)
                 check_choice("progress", cfg.progress, PROGRESS)
-                shown = (progress.epoch_file(target, total) if multirun and cfg.progress is not False
+                shown = (progress.epoch_file(job_dir, total) if multirun and cfg.progress is not False
                          else epoch_progress(cfg.progress, total, label))
                 with shown as on_epoch:
-                    record, curves = run_job(experiment, record, on_epoch=on_epoch)
+                    trained = run_job(experiment, [records[i] for i in todo], points=todo, on_epoch=on_epoch)
         except KeyboardInterrupt as interrupt:
-            record.update(status="interrupted", error=f"interrupted ({str(interrupt) or 'SIGINT'})", runs=[])
-            write_json(target / "metrics.json", record)
+            record_all(status="interrupted", error=f"interrupted ({str(interrupt) or 'SIGINT'})", runs=[])
             if jobs.in_launcher_process():
                 raise
-            return record  # a worker: its launcher decides whether the sweep stops
+            return [done[i] for i in range(len(records))]  # a worker: its launcher decides whether the sweep stops
         except NotApplicable as reason:
             # not the user's error: the technique has no meaning for this data (e.g. label smoothing on
             # a regression task). Recorded with its reason; the sweep and the exit code treat it as done.
-            record.update(status="not_applicable", error=None, reason=str(reason), runs=[])
-            write_json(target / "metrics.json", record)
+            record_all(status="not_applicable", error=None, reason=str(reason), runs=[])
             log.info("%s: not applicable: %s", experiment.technique, reason)
-            return {**record, "job_dir": str(target)}
+            return [done[i] for i in range(len(records))]
         except Exception as error:
             if isinstance(error, ConfigError) and not multirun:  # found late (at data load): undo the start
-                if previous is None:
-                    (target / "metrics.json").unlink(missing_ok=True)
-                else:
-                    write_json(target / "metrics.json", previous)
+                for i in todo:
+                    if previous[i] is None:
+                        (dirs[i] / "metrics.json").unlink(missing_ok=True)
+                    else:
+                        write_json(dirs[i] / "metrics.json", previous[i])
                 raise
-            record.update(status="failed", error=f"{type(error).__name__}: {error}", runs=[])
-            write_json(target / "metrics.json", record)
+            record_all(status="failed", error=f"{type(error).__name__}: {error}", runs=[])
             if not multirun:
                 raise
-            log.error("job %s failed: %s", target.name, record["error"])
-            return record
-        write_csv(target / "curves.csv", curves)
-        if experiment.predictions is not None:  # a 1-D regression: its fitted functions, for the pictures
-            write_npz(target / "predictions.npz", experiment.predictions)
-        write_json(target / "metrics.json", record)
-    return {**record, "job_dir": str(target)}
+            log.error("job %s failed: %s", dirs[todo[0]].parent.name if experiment.grid else dirs[todo[0]].name,
+                      done[todo[0]]["error"])
+            return [done[i] for i in range(len(records))]
+        for i, (record, result) in zip(todo, trained):
+            write_point(dirs[i], record, result)
+            done[i] = {**record, "job_dir": str(dirs[i])}
+    return [done[i] for i in range(len(records))]
+
+
+def write_point(directory: Path, record: dict, result: PointResult) -> None:
+    """A trained point's files; metrics.json last, so that a finished record means finished files."""
+    write_csv(directory / "curves.csv", result.curves)
+    if result.predictions is not None:  # a 1-D regression: its fitted functions, for the pictures
+        write_npz(directory / "predictions.npz", result.predictions)
+    write_json(directory / "metrics.json", record)
 
 
 def validation_score(record: dict) -> float:
     """What a job returns to Hydra's sweeper (e.g. Optuna): the mean over its seeds of the validation
     accuracy (classification) or validation loss (regression); NaN when there is none (a failed job, a
-    seed that diverged, no validation split), which Optuna records as a failed trial. Never a test metric."""
+    seed that diverged, no validation split), which Optuna records as a failed trial. Never a test metric.
+    A grid job returns its best point's (the highest accuracy, the lowest loss)."""
+    if "points" in record:
+        scored = [(validation_score(point), point) for point in record["points"]]
+        scored = [(score, point) for score, point in scored if not math.isnan(score)]
+        if not scored:
+            return math.nan
+        accuracy = scored[0][1]["runs"][0].get("val_acc") is not None
+        return (max if accuracy else min)(score for score, _ in scored)
     runs = record.get("runs") or []
     if any(run.get("diverged") for run in runs):
         return math.nan

@@ -1,10 +1,12 @@
 """An experiment: the config turned into validated parts, trained, and reported as metrics.json rows."""
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
@@ -18,6 +20,8 @@ from regbench.data import DATASETS
 from regbench.models import MODELS
 from regbench.regularizers import REGULARIZERS
 from regbench.trainer import Regularizer, TrainerSettings, TrainResult, train_population
+from regbench.trainer.hooks import Grid
+from regbench.tuning import check_selection
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -31,20 +35,71 @@ def resolve_device(choice: str) -> torch.device:
     return torch.device(choice)
 
 
-def build_regularizers(node: DictConfig | dict | None) -> list[Regularizer]:
-    """The selected techniques' hooks. Settings given for techniques this job did not select (a sweep's
-    `regularizer.dropout.p=0.2` in its `none` jobs) are checked the same way, then left unused."""
+def takes_list(cls: type, knob: str) -> bool:
+    """Whether a list is one value of this knob (augment's `ops`), not a grid of values."""
+    kinds = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+    return "list" in kinds.get(knob, "")
+
+
+def member_knob_names() -> str:
+    return ", ".join(f"{name}.{knob}" for name, cls in sorted(REGULARIZERS.items()) for knob in cls.member_knobs)
+
+
+def knob_grid(name: str, cls: type, settings: dict) -> dict[str, list]:
+    """{knob: values} for each knob of technique `name` given a list of values (a grid); refuses a list
+    for a knob whose values cannot share one population."""
+    grid = {}
+    for knob, values in settings.items():
+        if not isinstance(values, list) or takes_list(cls, knob):
+            continue
+        key = f"regularizer.{name}.{knob}"
+        if knob not in cls.member_knobs:
+            raise ConfigError(f"{key}={identity.show(values)}: a list of values trains in one population only "
+                              f"for {member_knob_names()}; {key} changes the network or the procedure: "
+                              f"sweep it as separate jobs, -m {key}={','.join(map(identity.show, values))}")
+        if not values or len(set(map(repr, values))) < len(values):
+            raise ConfigError(f"{key}={identity.show(values)}: a grid needs one or more distinct values")
+        grid[knob] = values
+    return grid
+
+
+def build_regularizers(node: DictConfig | dict | None) -> tuple[list[Regularizer], dict[str, list]]:
+    """The selected techniques' hooks, and the grid: {'regularizer.<name>.<knob>': values} for every
+    member knob given a list. The hooks hold the first value of each; `Experiment.run` sets the others.
+    Settings given for techniques this job did not select (a sweep's `regularizer.dropout.p=0.2` in its
+    `none` jobs) are checked the same way, then left unused."""
     chosen = plain(node) or {}
     selected = selected_techniques(chosen)
-    hooks = []
+    hooks, grid = [], {}
     for name, settings in chosen.items():
         if name not in REGULARIZERS:
             raise ConfigError(f"regularizer.{name} is not a technique: choose from {', '.join(sorted(REGULARIZERS))}")
+        cls = REGULARIZERS[name]
         settings = {key: value for key, value in (settings or {}).items() if key != "name"}
-        hook = build(f"regularizer.{name}", REGULARIZERS[name], settings)
+        lists = knob_grid(name, cls, settings)
+        first = {**settings, **{knob: values[0] for knob, values in lists.items()}}
+        for knob, values in lists.items():
+            for value in values[1:]:  # every value checked, as a job of its own would check it
+                build(f"regularizer.{name}", cls, {**first, knob: value})
+        hook = build(f"regularizer.{name}", cls, first)
         if name in selected:
             hooks.append(hook)
-    return hooks
+            grid.update({f"regularizer.{name}.{knob}": values for knob, values in lists.items()})
+    return hooks, grid
+
+
+def grid_points(grid: dict[str, list]) -> list[dict[str, Any]]:
+    """Every combination of the grid's values, in order ([{}]: no grid, a single point)."""
+    return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+
+
+@dataclass
+class PointResult:
+    """One grid point's share of a population: metrics.json `runs`, curves.csv rows, predictions.npz
+    arrays (1-D regression only, else None)."""
+    runs: list[dict]
+    curves: list[dict]
+    predictions: dict | None
 
 
 def top_level_keys() -> set[str]:
@@ -74,8 +129,15 @@ class Experiment:
     device: torch.device
     technique: str
     threads: int | None = None
-    # set by `run` for a 1-D regression: what predictions.npz holds (see `function_arrays`); else None
-    predictions: dict | None = None
+    # {'regularizer.l2.strength': [1e-4, 1e-3]}: member knobs given several values, all trained in one
+    # population; every combination is a point of its own (its own result and identity)
+    grid: dict[str, list] = field(default_factory=dict)
+    # with a grid: the first `selection_seeds` seeds choose its value on validation (regbench.tuning)
+    selection_seeds: int | None = None
+
+    @property
+    def points(self) -> list[dict[str, Any]]:
+        return grid_points(self.grid)
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> "Experiment":
@@ -87,8 +149,9 @@ class Experiment:
         check_number("seed", cfg.seed, low=0, integer=True)
         check_number("replicates", cfg.replicates, low=1, integer=True)
         check_number("threads", cfg.threads, low=1, integer=True, optional=True)
-        regularizers = build_regularizers(cfg.regularizer)
-        return cls(dataset=build_named("dataset", DATASETS, cfg.dataset),
+        regularizers, grid = build_regularizers(cfg.regularizer)
+        check_selection(cfg.selection_seeds, cfg.replicates, grid)
+        return cls(grid=grid, selection_seeds=cfg.selection_seeds, dataset=build_named("dataset", DATASETS, cfg.dataset),
                    model=build_named("model", MODELS, cfg.model),
                    regularizers=regularizers,
                    trainer=build("trainer", TrainerSettings, cfg.trainer),
@@ -97,15 +160,35 @@ class Experiment:
                    technique=technique_label([r.name for r in regularizers]),
                    threads=cfg.threads)
 
-    def run(self, on_epoch: Callable | None = None) -> tuple[list[dict], list[dict]]:
-        """Train the population; return (one result row per seed, per-epoch curve rows)."""
+    def run(self, on_epoch: Callable | None = None, points: list[int] | None = None) -> list[PointResult]:
+        """Train the seeds of the grid's `points` (indices into `self.points`; default all) as one
+        population, point-major; return each point's result, in that order."""
         if self.threads is not None:
             torch.set_num_threads(self.threads)
+        chosen = [self.points[i] for i in (range(len(self.points)) if points is None else points)]
+        self.set_knobs(chosen)
         data = self.dataset.load()
-        result = train_population(self.model, data, self.trainer, self.regularizers, self.seeds,
+        result = train_population(self.model, data, self.trainer, self.regularizers, self.seeds * len(chosen),
                                   self.device, on_epoch=on_epoch)
-        self.predictions = function_arrays(data, result)
-        return run_rows(result), result.curves
+        rows, R = run_rows(result), len(self.seeds)
+        arrays = function_arrays(data, result)
+        results = []
+        for g in range(len(chosen)):
+            share = slice(g * R, (g + 1) * R)
+            curves = [{k: v for k, v in row.items() if k != "row"} for row in result.curves
+                      if g * R <= row["row"] < (g + 1) * R]
+            predictions = None if arrays is None else {
+                **arrays, "predictions": arrays["predictions"][share], "seeds": arrays["seeds"][share]}
+            results.append(PointResult(rows[share], curves, predictions))
+        return results
+
+    def set_knobs(self, points: list[dict[str, Any]]) -> None:
+        """Give the hooks the grid knobs' values of `points`: a number for one point, else a `Grid`."""
+        for key in self.grid:
+            _, name, knob = key.split(".")
+            hook = next(hook for hook in self.regularizers if hook.name == name)
+            values = tuple(point[key] for point in points)
+            setattr(hook, knob, values[0] if len(values) == 1 else Grid(values))
 
 
 def function_arrays(data, result: TrainResult) -> dict | None:
@@ -185,15 +268,22 @@ def job_record(cfg: DictConfig, overrides: list[str]) -> dict:
             "host": socket.gethostname(), "pid": os.getpid()}
 
 
-def run_job(experiment: Experiment, record: dict,
-            on_epoch: Callable | None = None) -> tuple[dict, list[dict]]:
-    """Train the experiment and fill in the job's `record` (from `job_record`); returns (record, curve rows)."""
-    record = dict(record)
+def run_job(experiment: Experiment, records: list[dict], points: list[int] | None = None,
+            on_epoch: Callable | None = None) -> list[tuple[dict, PointResult]]:
+    """Train the experiment's `points` (default all) and fill in each one's record (from `job_record`);
+    returns (record, result) per point. `wall_seconds` is the whole population's, in every record."""
     started = time.perf_counter()
-    record["device"] = str(experiment.device)
-    runs, curves = experiment.run(on_epoch=on_epoch)
-    record["threads"] = torch.get_num_threads()  # what torch used (config `threads`, or see jobs.job_threads)
-    record["runs"] = runs
-    record["status"] = "diverged" if any(run["diverged"] for run in runs) else "completed"
-    record["wall_seconds"] = round(time.perf_counter() - started, 3)
-    return record, curves
+    results = experiment.run(on_epoch=on_epoch, points=points)
+    wall = round(time.perf_counter() - started, 3)
+    done = []
+    for record, result in zip(records, results):
+        record = dict(record)
+        record["device"] = str(experiment.device)
+        record["threads"] = torch.get_num_threads()  # what torch used (config `threads`, or see jobs.job_threads)
+        record["runs"] = result.runs
+        record["status"] = "diverged" if any(run["diverged"] for run in result.runs) else "completed"
+        record["wall_seconds"] = wall
+        record["population"] = len(results) * len(result.runs)  # replicates trained together
+        record["finished_at"] = round(time.time(), 3)  # a sweep counts what it trained (report.cli.budget)
+        done.append((record, result))
+    return done

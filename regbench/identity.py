@@ -1,6 +1,7 @@
 """The identity of a result: the resolved config that produced it, never the command line that asked.
 
-`config_hash` is the one function that says whether two results belong together. Everything that reads
+`config_hash` is the one function that says whether two results belong together (`tuned_hash`, a grid's
+value chosen on validation, hashes the grid's config with the seeds that chose, through the same digest). Everything that reads
 results (resume, the leaderboard, merged sweeps) keys runs by (config_hash, seed). The hash covers the
 resolved config less what cannot change a run's numbers: the seeds (per run), where and how it runs
 (device, threads, progress, force, data_dir, hydra.*), the `baseline` choice (which row it is compared
@@ -17,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from regbench.config import ConfigError, option_file
 
 # Top-level keys that say which seeds, where or how a job runs, or what it is compared with.
-NOT_IDENTITY = ("seed", "replicates", "device", "threads", "progress", "force", "baseline")
+NOT_IDENTITY = ("seed", "replicates", "device", "threads", "progress", "force", "baseline", "selection_seeds")
 HASH_LENGTH = 16
 
 
@@ -87,10 +88,21 @@ def identity_config(cfg: Mapping | DictConfig) -> dict[str, Any]:
     return _strip(_top_level(cfg, resolve=True))
 
 
-def config_hash(cfg: Mapping | DictConfig) -> str:
-    """A stable hash of `identity_config(cfg)`: the same on every machine, Python and dict order."""
-    text = json.dumps(canonical(identity_config(cfg)), sort_keys=True, separators=(",", ":"))
+def digest(node: Any) -> str:
+    """A stable hash of plain containers: the same on every machine, Python and dict order."""
+    text = json.dumps(canonical(node), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:HASH_LENGTH]
+
+
+def config_hash(cfg: Mapping | DictConfig) -> str:
+    """A stable hash of `identity_config(cfg)`."""
+    return digest(identity_config(cfg))
+
+
+def tuned_hash(cfg: Mapping | DictConfig, selection_seeds: list[int]) -> str:
+    """The identity of a grid's tuned result: the grid's config (its lists of values) and the seeds whose
+    validation metric chose the value; its runs are keyed by the other seeds."""
+    return digest({"tuned": identity_config(cfg), "selection_seeds": list(selection_seeds)})
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -143,6 +155,33 @@ def show(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (bool, type(None))) else str(value)
 
 
+def differences(cfg: Mapping | DictConfig) -> dict[str, Any]:
+    """{dotted key: value before interpolation} where the config differs from the conf/ defaults of its
+    dataset, model and techniques (names left out)."""
+    raw = _strip(_top_level(cfg, resolve=False))
+    dataset, model = raw["dataset"].get("name"), raw["model"].get("name")
+    defaults = flatten(_strip(conf_defaults(dataset, model, list(raw["regularizer"]))))
+    return {key: value for key, value in sorted(flatten(raw).items())
+            if not (key in ("dataset.name", "model.name") or (key.startswith("regularizer.") and key.endswith(".name")))
+            and not (key in defaults and canonical(defaults[key]) == canonical(value))}
+
+
+def at_defaults(cfg: DictConfig, keys: list[str]) -> bool:
+    """Whether the resolved config holds the conf/ default value at every one of `keys` (a default that
+    interpolates, grad_penalty's lr/4, is resolved in this config)."""
+    raw = _strip(_top_level(cfg, resolve=False))
+    defaults = flatten(_strip(conf_defaults(raw["dataset"].get("name"), raw["model"].get("name"),
+                                            list(raw["regularizer"]))))
+    probe = OmegaConf.create(_top_level(cfg, resolve=False))
+    for key in keys:
+        if key not in defaults:
+            return False
+        OmegaConf.update(probe, key, defaults[key], merge=False)
+        if canonical(OmegaConf.select(probe, key)) != canonical(OmegaConf.select(cfg, key)):
+            return False
+    return True
+
+
 def labels(cfg: Mapping | DictConfig) -> dict[str, str]:
     """Row labels: the resolved config's difference from the conf/ defaults of the same options.
 
@@ -154,13 +193,8 @@ def labels(cfg: Mapping | DictConfig) -> dict[str, str]:
     resolved = flatten(identity_config(cfg))
     raw = _strip(_top_level(cfg, resolve=False))
     dataset, model = raw["dataset"].get("name"), raw["model"].get("name")
-    defaults = flatten(_strip(conf_defaults(dataset, model, list(raw["regularizer"]))))
     parts: dict[str, list[str]] = {"dataset": [], "model": [], "setting": []}
-    for key, value in sorted(flatten(raw).items()):
-        if key in ("dataset.name", "model.name") or (key.startswith("regularizer.") and key.endswith(".name")):
-            continue
-        if key in defaults and canonical(defaults[key]) == canonical(value):
-            continue
+    for key, value in differences(cfg).items():
         head, _, rest = key.partition(".")
         text = f"{rest if head in ('dataset', 'model') else key}={show(resolved.get(key, value))}"
         parts[head if head in ("dataset", "model") else "setting"].append(text)

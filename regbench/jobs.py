@@ -30,6 +30,14 @@ LAUNCHER_PID = "REGBENCH_LAUNCHER_PID"   # set by the console script; read by jo
 LAUNCHER_HOST = "REGBENCH_LAUNCHER_HOST"
 
 
+def grid_status(statuses: list[str]) -> str:
+    """A grid job's status from its values' results: running while one is, else the worst of them."""
+    for status in ("running", "failed", "interrupted", "diverged", "completed"):
+        if status in statuses:
+            return status
+    return statuses[0]
+
+
 def read_record(path: Path) -> dict | None:
     """metrics.json as a dict, or None when it is missing, unreadable or not a regbench record."""
     try:

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator, TextIO
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from regbench.jobs import grid_status
 from regbench.results import write_atomic
 
 PROGRESS_FILE = ".regbench-progress"   # in a running job's dir: "<epoch> <epochs>" ("<epoch> ?" if unknown)
@@ -61,20 +62,33 @@ def read_epoch(job_dir: Path) -> tuple[int | None, int | None]:
 
 
 def scan(sweep_dir: Path) -> Snapshot:
-    """Read every job's status (and a running job's epoch) under `sweep_dir`."""
+    """Read every job's status (and a running job's epoch) under `sweep_dir`. A grid job counts once:
+    its values' results (subdirs of its dir) give one status, its tuned result none."""
     snapshot = Snapshot()
+    grids: dict[tuple[Path, str], list[tuple[str, Path, dict]]] = {}
     for path in sorted(Path(sweep_dir).glob("**/metrics.json")):
         try:
             record = json.loads(path.read_text())
         except (OSError, ValueError):   # being replaced right now: os.replace makes that rare
             continue
-        if not isinstance(record, dict) or not isinstance(record.get("status"), str):
+        if not isinstance(record, dict) or not isinstance(record.get("status"), str) or "tuned" in record:
             continue
-        status = record["status"]
-        snapshot.statuses[status] = snapshot.statuses.get(status, 0) + 1
-        if status == "running":
-            snapshot.running.append((str(record.get("technique")), *read_epoch(path.parent)))
+        grid = record.get("grid")
+        if isinstance(grid, dict):
+            grids.setdefault((path.parent.parent, str(grid.get("config_hash"))), []).append(
+                (record["status"], path.parent, record))
+        else:
+            count(snapshot, record["status"], path.parent, record)
+    for (job_dir, _), values in grids.items():   # a grid job writes its epoch file into its own dir
+        status = grid_status([value_status for value_status, _, _ in values])
+        count(snapshot, status, job_dir, next(record for value_status, _, record in values if value_status == status))
     return snapshot
+
+
+def count(snapshot: Snapshot, status: str, directory: Path, record: dict) -> None:
+    snapshot.statuses[status] = snapshot.statuses.get(status, 0) + 1
+    if status == "running":
+        snapshot.running.append((str(record.get("technique")), *read_epoch(directory)))
 
 
 def clock(seconds: float) -> str:

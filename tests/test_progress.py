@@ -201,3 +201,25 @@ def read_pty(fd: int) -> bytes:
         return os.read(fd, 4096)
     except OSError:   # EIO: the process closed its end
         return b""
+
+
+def test_scan_counts_a_grid_job_once(tmp_path):
+    """A grid job's values are results of their own in subdirs, and its tuned result one more: the line
+    counts jobs, so the grid is one job, running while any value is, its epoch from its own dir."""
+    root = tmp_path / "sweep"
+    job(root, "none-1", "completed", "none")
+    grid = root / "l2-abc"
+    for name, status in (("v1", "running"), ("v2", "completed"), ("v3", "running")):
+        directory = job(grid, name, status, "l2")
+        record = json.loads((directory / "metrics.json").read_text())
+        (directory / "metrics.json").write_text(json.dumps({**record, "grid": {"config_hash": "abc"}}))
+    (grid / PROGRESS_FILE).write_text("7 50")
+    job(grid, "l2-tuned", "completed", "l2")
+    tuned = grid / "l2-tuned" / "metrics.json"
+    tuned.write_text(json.dumps({**json.loads(tuned.read_text()), "tuned": {"grid": "abc"}}))
+    snapshot = scan(root)
+    assert snapshot.statuses == {"completed": 1, "running": 1} and snapshot.running == [("l2", 7, 50)]
+    for name in ("v1", "v3"):
+        record = json.loads((grid / name / "metrics.json").read_text())
+        (grid / name / "metrics.json").write_text(json.dumps({**record, "status": "completed"}))
+    assert scan(root).statuses == {"completed": 2}

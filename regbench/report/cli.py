@@ -66,6 +66,7 @@ def show_leaderboard(dirs: Iterable[Path | str], out_dir: Path | str | None = No
     from regbench.report.pivot import pivot, pivot_markdown, print_pivot
     from regbench.report.summarize import summarize
     from regbench.report.table import markdown, print_table, terminal
+    from regbench.report.tuned import print_tuned, tuned_markdown, tuned_table
 
     dirs = [Path(d) for d in dirs]
     found = collect(dirs, by=by)
@@ -77,16 +78,48 @@ def show_leaderboard(dirs: Iterable[Path | str], out_dir: Path | str | None = No
         print(nothing_to_show(dirs, summary, write), file=sys.stderr)
         return summary
     print_table(summary.board, summary.unfinished)
+    tuned = tuned_table(found.runs, summary.board)
+    if not tuned.empty:
+        print_tuned(terminal(), tuned)
     if write:
         out = Path(out_dir) if out_dir is not None else dirs[0].parent if dirs[0].is_file() else dirs[0]
         write_atomic(out / "leaderboard.csv", summary.board.to_csv(index=False))
         write_atomic(out / "leaderboard.md", markdown(summary.board, summary.unfinished))
+        if not tuned.empty:
+            write_atomic(out / "leaderboard_tuned.csv", tuned.to_csv(index=False))
+            write_atomic(out / "leaderboard_tuned.md", tuned_markdown(tuned))
     if by_table is not None:
         print_pivot(terminal(), by_table, by)
         if write:
             write_atomic(out / f"leaderboard_by_{by}.csv", by_table.to_csv(index=False))
             write_atomic(out / f"leaderboard_by_{by}.md", pivot_markdown(by_table, by))
     return summary
+
+
+def budget(sweep_dir: Path, started: float) -> tuple[int, int]:
+    """(networks, results) trained under `sweep_dir` since `started` (time.time()): each finished result
+    written since then counts its runs, an ensemble's run its members; results a rerun skipped do not."""
+    import json
+
+    networks = results = 0
+    for path in sweep_dir.glob("**/metrics.json"):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        finished = record.get("finished_at") if isinstance(record, dict) else None
+        if not isinstance(finished, (int, float)) or finished < started:
+            continue
+        results += 1
+        for run in record.get("runs") or []:
+            members = run.get("member_test_accs") or run.get("member_test_losses") or [None]
+            networks += len(members)
+    return networks, results
+
+
+def clock(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
 
 
 class LeaderboardCallback(Callback):
@@ -97,8 +130,12 @@ class LeaderboardCallback(Callback):
     """
     sweep_dir: Path | None = None
     summary: Summary | None = None
+    started: float | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        import time
+
+        LeaderboardCallback.started = time.time()
         try:
             LeaderboardCallback.sweep_dir = Path(config.hydra.sweep.dir)
         except Exception as error:
@@ -112,6 +149,15 @@ class LeaderboardCallback(Callback):
         except Exception as error:
             print(f"{TITLE}: not built ({type(error).__name__}: {error})", file=sys.stderr)
             LeaderboardCallback.summary = Summary()
+        if LeaderboardCallback.started is not None:
+            import time
+
+            try:
+                networks, results = budget(sweep_dir, LeaderboardCallback.started)
+                print(f"{TITLE}: trained {networks} networks ({results} results) in "
+                      f"{clock(time.time() - LeaderboardCallback.started)}")
+            except Exception as error:
+                print(f"{TITLE}: budget not counted ({type(error).__name__}: {error})", file=sys.stderr)
         if not LeaderboardCallback.summary.empty:
             try:  # loads matplotlib: only here, never in a job
                 from regbench.report.page import report_quietly

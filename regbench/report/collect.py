@@ -126,6 +126,24 @@ def check(record: Any) -> None:
             if values is not None and not (isinstance(values, list)
                                            and all(v is None or _is_number(v) for v in values)):
                 raise _wrong(f"runs[{i}].{key}", values, "a list of numbers or nulls")
+    grid = record.get("grid")
+    if grid is not None and not (isinstance(grid, dict) and isinstance(grid.get("config_hash"), str)):
+        raise _wrong("grid", grid, "an object with a config_hash")
+    tuned = record.get("tuned")
+    if tuned is not None and not (isinstance(tuned, dict) and isinstance(tuned.get("chosen"), dict)
+                                  and isinstance(tuned.get("grid"), str)):
+        raise _wrong("tuned", tuned, "an object with the chosen values and the grid's hash")
+
+
+def tuning_fields(record: dict) -> dict[str, Any]:
+    """The TUNING columns of a record's runs (None where it is neither a grid point nor a tuned result)."""
+    from regbench.identity import show
+
+    grid, tuned = record.get("grid") or {}, record.get("tuned") or {}
+    chosen = tuned.get("chosen")
+    return {"grid": grid.get("config_hash"), "grid_default": bool(grid.get("default")),
+            "tuned": " ".join(f"{key}={show(value)}" for key, value in chosen.items()) if chosen else None,
+            "tuned_grid": tuned.get("grid") if chosen else None, "tuned_default": tuned.get("default_hash")}
 
 
 @dataclass
@@ -138,8 +156,12 @@ class Collected:
 
 
 # path: the job dir of the file the run came from (its curves.csv and predictions.npz are there)
+# grid: the grid job's config hash for a grid point (grid_default: the point at the conf/ defaults);
+# tuned: the chosen values ('regularizer.l2.strength=0.003') of a tuned result, tuned_grid its grid's hash,
+# tuned_default the hash of that grid's default point (regbench.tuning)
+TUNING = ["grid", "grid_default", "tuned", "tuned_grid", "tuned_default"]
 RUN_COLUMNS = ["config_hash", "baseline_hash", "seed", "diverged", *METRICS, "technique", *LABELS,
-               *MEMBER_LISTS, "path"]
+               *MEMBER_LISTS, "path", *TUNING]
 
 
 MISSING = object()
@@ -196,7 +218,8 @@ def collect(dirs: Iterable[Path | str], by: str | None = None) -> Collected:
                          "seed": run["seed"], "diverged": run.get("diverged", False),
                          **{metric: run.get(metric) for metric in METRICS},
                          "technique": record["technique"], **{name: record["labels"][name] for name in LABELS},
-                         **{key: run.get(key) for key in MEMBER_LISTS}, "path": str(Path(path).parent)}
+                         **{key: run.get(key) for key in MEMBER_LISTS}, "path": str(Path(path).parent),
+                         **tuning_fields(record)}
             if by is not None:
                 runs[key]["by"] = shown(config_value(record, by))
     frame = pd.DataFrame(list(runs.values()), columns=RUN_COLUMNS + (["by"] if by is not None else []))

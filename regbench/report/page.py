@@ -95,6 +95,7 @@ def build_report(dirs: Iterable[Path | str], out_dir: Path | str | None = None) 
     board = summarize(found.runs)
     if board.empty:
         raise ValueError(f"no completed run under {', '.join(map(str, dirs))}")
+    board = board[board.shown]  # a tuned grid: its default and tuned rows (leaderboard.csv has the rest)
     pictures = draw_all(board, found.runs, out / PLOT_DIR)
     ran = jobs(dirs)
     md = page_markdown(board, found.unfinished, pictures, ran, out)

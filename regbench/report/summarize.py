@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from regbench.report.collect import LABELS, METRICS
+from regbench.report.collect import LABELS, METRICS, TUNING
 from regbench.report.stats import mean_ci, paired_difference, paired_p_value, probability_of_improvement
 
 FEW_SEEDS = 3  # rows with fewer seeds than this are flagged: their intervals say little
@@ -17,7 +17,7 @@ BOARD_COLUMNS = ["config", "dataset", "model", "technique", "setting", "seeds", 
                  "delta_test_acc_mean", "delta_test_acc_ci", "delta_test_loss_mean", "delta_test_loss_ci",
                  "delta_seeds", "prob_improve", "prob_improve_low", "prob_improve_high", "p_value",
                  "few_seeds", "baseline", "is_baseline",
-                 "config_hash", "baseline_hash"]
+                 "config_hash", "baseline_hash", *TUNING, "shown"]
 
 
 def technique_setting(run: pd.Series) -> str:
@@ -78,9 +78,12 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         else:
             row["baseline"] = f"not in these results ({baseline_hash[:8]})"
         row.update(is_baseline=baseline_hash == config_hash, config_hash=config_hash,
-                   baseline_hash=baseline_hash)
+                   baseline_hash=baseline_hash, **{key: label[key] for key in TUNING})
         rows.append(row)
     board = pd.DataFrame(rows, columns=BOARD_COLUMNS)
+    # a grid that was tuned shows its default point and its tuned row; its other points stay in the csv
+    tuned_grids = set(board.tuned_grid.dropna())
+    board["shown"] = ~(board.grid.isin(tuned_grids) & ~board.grid_default.astype(bool))
     # Rows of one (dataset, model) stay together, whatever else a merged sweep holds; inside each, the
     # best first: highest test accuracy, or lowest test loss where that pair has no accuracy (regression).
     has_acc = board.groupby(["dataset", "model"]).test_acc_mean.transform(lambda acc: acc.notna().any())

@@ -155,11 +155,20 @@ NOTES = ("Mean ± 95% CI half-width (Student t) over the seeds that did not dive
          "test ECE: expected calibration error of the test-set probabilities (15 equal-width bins).")
 
 
+def hidden_note(board: pd.DataFrame) -> str:
+    """One line for the points of tuned grids left out of the tables ('' when none is)."""
+    hidden = int((~board.shown).sum())
+    return (f"{hidden} other grid values of the tuned techniques are not shown: leaderboard.csv has every row"
+            if hidden else "")
+
+
 def markdown(board: pd.DataFrame, unfinished: list[dict]) -> str:
+    note = hidden_note(board)
+    board = board[board.shown]
     header, cells, _ = display_rows(board)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
-    text = "\n".join(lines) + "\n\n" + NOTES + "\n"
+    text = "\n".join(lines) + "\n\n" + NOTES + (f" {note}." if note else "") + "\n"
     failed = [u for u in unfinished if u["status"] != NOT_APPLICABLE]
     if failed:
         text += "\nUnfinished jobs (not counted):\n"
@@ -184,7 +193,12 @@ def terminal():
 
 
 def print_table(board: pd.DataFrame, unfinished: list[dict]) -> None:
-    print_board(terminal(), board)
+    from rich.text import Text
+
+    console = terminal()
+    print_board(console, board[board.shown])
+    if hidden_note(board):
+        console.print(Text(hidden_note(board)))
     print_unfinished(unfinished)
 
 

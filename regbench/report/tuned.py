@@ -1,0 +1,146 @@
+"""The tuned comparison: each technique at its default and at its value chosen on validation, side by
+side, with the rank of each among the techniques ("which techniques change rank once tuned?").
+
+Computed from `collect`'s runs, like the pivot, because every number in it is restricted to the seeds the
+tuned rows report on (the seeds that did not choose): the default, tuned and `none` rows are then measured
+on the same seeds, and a rank moves only because the value did. The board supplies the rows' labels.
+"""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from regbench.report.stats import mean_ci, paired_difference
+from regbench.report.summarize import per_seed
+from regbench.report.table import fmt
+
+TUNED_COLUMNS = ["dataset", "model", "technique", "default_config", "tuned_config", "chosen", "metric", "seeds",
+                 "default_mean", "default_ci", "default_seeds", "default_delta_mean", "default_delta_ci",
+                 "tuned_mean", "tuned_ci", "tuned_seeds", "tuned_delta_mean", "tuned_delta_ci",
+                 "default_rank", "tuned_rank"]
+
+
+def tuned_table(runs: pd.DataFrame, board: pd.DataFrame) -> pd.DataFrame:
+    """One row per technique of each (dataset, model) that has tuned rows: its default (the default point
+    of the grid it was tuned on; for a technique not tuned, its row with the baseline's own setting), its
+    tuned row and the value chosen, each as mean ± 95% CI and paired Δ vs `none` on the tuned rows'
+    reporting seeds (`seeds`). Ranks: 1 = best test accuracy (lowest test loss for regression) among
+    the techniques and `none`, by defaults, then with each tuned row in place of its default."""
+    rows = []
+    for (dataset, model), part in board.groupby(["dataset", "model"], sort=False):
+        tuned = part[part.tuned_grid.notna()]
+        if tuned.empty:
+            continue
+        seeds = sorted(set(runs[runs.config_hash.isin(tuned.config_hash)].seed))
+        alive = runs[~runs.diverged & runs.seed.isin(seeds)]
+        metric = "test_acc" if part.test_acc_mean.notna().any() else "test_loss"
+
+        def side(row: pd.Series, name: str) -> dict:
+            mine = alive[alive.config_hash == row.config_hash]
+            base = alive[alive.config_hash == row.baseline_hash]
+            mean, ci, n = mean_ci(mine[metric])
+            delta, delta_ci, _ = paired_difference(per_seed(mine, metric), per_seed(base, metric))
+            return {f"{name}_config": row.config, f"{name}_mean": mean, f"{name}_ci": ci, f"{name}_seeds": n,
+                    f"{name}_delta_mean": delta, f"{name}_delta_ci": delta_ci}
+
+        base = part[part.is_baseline & (part.technique == "none")]
+        plain = part[part.grid.isna() & part.tuned_grid.isna()]
+        if not base.empty:  # the rows run with the baseline's own settings (a suite's defaults)
+            plain = plain[plain.setting == base.setting.iloc[0]]
+        for technique in dict.fromkeys([*plain.technique, *tuned.technique]):
+            row = {"dataset": dataset, "model": model, "technique": technique, "metric": metric,
+                   "seeds": " ".join(map(str, seeds))}
+            mine = tuned[tuned.technique == technique]
+            default = plain[plain.technique == technique]
+            if not mine.empty:
+                best = mine.iloc[0]
+                if isinstance(best.tuned_default, str):
+                    default = part[part.config_hash == best.tuned_default]
+                row.update(chosen=best.tuned, **side(best, "tuned"))
+            if not default.empty:
+                row.update(side(default.iloc[0], "default"))
+            rows.append(row)
+    table = pd.DataFrame(rows, columns=TUNED_COLUMNS)
+    for _, part in table.groupby(["dataset", "model"], sort=False):
+        lower_better = part.metric.iloc[0] == "test_loss"
+        tuned = part.tuned_mean.where(part.tuned_mean.notna(), part.default_mean)
+        table.loc[part.index, "default_rank"] = part.default_mean.rank(ascending=lower_better, method="min")
+        table.loc[part.index, "tuned_rank"] = tuned.rank(ascending=lower_better, method="min")
+    return table.sort_values(["dataset", "model", "tuned_rank"], kind="stable", ignore_index=True)
+
+
+def rank_text(rank: float) -> str:
+    return "—" if not math.isfinite(rank) else f"{int(rank)}"
+
+
+def tuned_rows(table: pd.DataFrame, compact: bool = False) -> list[tuple[str, list[str], list[list[str]]]]:
+    """[(title, header, cells)], one per (dataset, model)."""
+    out = []
+    for (dataset, model), part in table.groupby(["dataset", "model"], sort=False):
+        percent = part.metric.iloc[0] == "test_acc"
+        unit = "test acc %" if percent else "test loss"
+        delta = "Δ" if compact else f"Δ {unit}"
+        short = ("%" if percent else "loss") if compact else unit
+        header = ["technique", f"default {short}", delta, "rank", "chosen on validation" if not compact else "chosen",
+                  f"tuned {short}", delta, "rank"]
+        # the terminal: means without their intervals (the Δs keep theirs), to fit 80 columns
+        half = (lambda ci: math.nan) if compact else (lambda ci: ci)
+        cells = []
+        for _, row in part.iterrows():
+            chosen = row.chosen if isinstance(row.chosen, str) else "not tuned" if row.technique != "none" else "—"
+            if compact and isinstance(row.chosen, str):
+                chosen = " ".join(setting.partition("=")[0].rpartition(".")[2] + "=" + setting.partition("=")[2]
+                                  for setting in chosen.split())  # 'strength=0.003' 
+            tuned = isinstance(row.chosen, str)
+            cells.append([
+                row.technique,
+                fmt(row.default_mean, half(row.default_ci), percent=percent)
+                + (f" (n={row.default_seeds:.0f})" if not compact and math.isfinite(row.default_mean) else ""),
+                fmt(row.default_delta_mean, row.default_delta_ci, percent=percent, signed=True),
+                rank_text(row.default_rank), chosen,
+                (fmt(row.tuned_mean, half(row.tuned_ci), percent=percent)
+                 + (f" (n={row.tuned_seeds:.0f})" if not compact else "")) if tuned else "—",
+                fmt(row.tuned_delta_mean, row.tuned_delta_ci, percent=percent, signed=True) if tuned else "—",
+                rank_text(row.tuned_rank) + ("" if row.tuned_rank == row.default_rank or not math.isfinite(row.default_rank)
+                                             else f" ({'↑' if row.tuned_rank < row.default_rank else '↓'})"),
+            ])
+        if compact:  # 80 columns: the Δs (and every interval) stay in leaderboard_tuned.md
+            keep = [i for i, name in enumerate(header) if name != delta]
+            header, cells = [header[i] for i in keep], [[line[i] for i in keep] for line in cells]
+        out.append((f"dataset={dataset} model={model} seeds={part.seeds.iloc[0]}", header, cells))
+    return out
+
+
+TUNED_NOTES = ("Every number here is on the seeds in the title: those the tuned rows report on, which took "
+               "no part in choosing. Default: the technique at its conf/ default (the default point of the grid "
+               "it was tuned on). Tuned: the grid value with the best mean validation metric over the selection "
+               "seeds; test metrics never reach the choice. Mean ± 95% CI over those seeds (n); Δ: paired "
+               "with the `none` baseline on them. Rank: among these techniques and `none` (1 = best "
+               "test metric), by default rows, then with each tuned row in place of its default; ↑/↓ a "
+               "technique that moved.")
+
+
+def tuned_markdown(table: pd.DataFrame) -> str:
+    text = "# Tuned on validation vs default\n"
+    for title, header, cells in tuned_rows(table):
+        text += f"\n## {title}\n\n| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n"
+        text += "".join("| " + " | ".join(c.replace("|", "\\|") for c in line) + " |\n" for line in cells)
+    return text + "\n" + TUNED_NOTES + "\n"
+
+
+def print_tuned(console, table: pd.DataFrame) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    for title, header, cells in tuned_rows(table, compact=True):
+        grid = Table(title=Text(f"tuned on validation vs default: {title}"),
+                     caption=Text("chosen: best mean validation metric over the selection seeds; every number "
+                                  "on the other seeds; rank 1 = best; Δs, intervals and notes in "
+                                  "leaderboard_tuned.md"))
+        for name in header:
+            grid.add_column(name, justify="left" if name in ("technique", "chosen") else "right",
+                            overflow="fold")
+        for line in cells:
+            grid.add_row(*map(Text, line))
+        console.print(grid)
