@@ -9,7 +9,10 @@ Measured side by side in one run, on MNIST-1D with the default MLP (40-100-100-1
   machine's own float32 matmul rate, i.e. the time the arithmetic alone would take;
 - processes: whole-process wall time per model (imports, data loading included) and peak memory of
   the CLI (`python -m regbench ... replicates=M`) and of the reference loop run as its own process,
-  for M = 16 and 64 models.
+  for M = 16 and 64 models;
+- grid: a grid of l2 strengths x seeds as one job (every value in the population) against the same
+  grid as separate jobs, one after another (the basic launcher) and in parallel (joblib, one thread
+  each): whole sweeps (`-m`), leaderboard and report included.
 Usage: python -m regbench.bench [--epochs 50] [--sizes 1 4 16 64] [--device cpu] [--threads 2] [--json out.json]
 """
 from __future__ import annotations
@@ -33,6 +36,8 @@ DEFAULT_EPOCHS = 50          # the UDL 8.1 setting, which the issue's targets ar
 CPU_SIZES = [1, 4, 16, 64]
 CUDA_SIZES = CPU_SIZES + [256, 1024]
 PROCESS_MODELS = [16, 64]
+GRID_VALUES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]   # l2 strengths: the tuned suite's grid
+GRID_SEEDS = 3
 
 
 def data_dir() -> str:
@@ -236,6 +241,33 @@ def process_rows(epochs: int, device: torch.device, models: list[int], repeats: 
     return rows
 
 
+def grid_rows(epochs: int, device: torch.device, values: list[float], seeds: int, repeats: int) -> list[dict]:
+    """The same grid (l2 strength `values` x `seeds`) three ways, each a whole sweep (`-m`, leaderboard
+    and report included), best of `repeats`: one job training every value in its population, and one
+    job per value run one after another, then run in parallel (joblib, a job per thread, one thread each)."""
+    threads = torch.get_num_threads()
+    listed = ",".join(map(str, values))
+    common = ["-m", "regularizer=l2", f"replicates={seeds}", f"trainer.epochs={epochs}", f"device={device.type}",
+              "progress=false"]
+    ways = [("one job, the grid in its population", 1, [f"regularizer.l2.strength=[{listed}]", f"threads={threads}"]),
+            ("a job per value, one after another", len(values), [f"regularizer.l2.strength={listed}",
+                                                                 f"threads={threads}"]),
+            (f"a job per value, {threads} at a time (joblib)", len(values),
+             [f"regularizer.l2.strength={listed}", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={threads}",
+              "threads=1"])]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="regbench-bench-grid-") as scratch:
+        for k, (name, jobs, extra) in enumerate(ways):
+            runs = [run_process([sys.executable, "-m", "regbench", *common, *extra,
+                                 f"hydra.sweep.dir={scratch}/way{k}-{repeat}"]) for repeat in range(repeats)]
+            rows.append({"name": name, "jobs": jobs, "models": len(values) * seeds,
+                         "wall_seconds": min(wall for wall, _ in runs),
+                         "peak_rss_bytes": max(peak for _, peak in runs)})
+    for row in rows:
+        row["over_grid"] = row["wall_seconds"] / rows[0]["wall_seconds"]
+    return rows
+
+
 def print_tables(result: dict, techniques: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -272,6 +304,16 @@ def print_tables(result: dict, techniques: list[str]) -> None:
                           f"{row['seconds_per_model']:.4f}", f"{row['reference_over_this']:.1f}×",
                           f"{row['peak_rss_bytes'] / 2 ** 20:.0f}")
         console.print(table)
+    if result.get("grid"):
+        grid = result["grid"]
+        table = Table(title=f"a grid of {len(grid[0]['values'])} l2 strengths x {grid[0]['seeds']} seeds, "
+                            "whole sweeps (-m, leaderboard and report included)")
+        for column in ("how", "jobs", "models", "wall s", "this ÷ one job", "peak MiB"):
+            table.add_column(column, justify="right")
+        for row in grid:
+            table.add_row(row["name"], str(row["jobs"]), str(row["models"]), f"{row['wall_seconds']:.2f}",
+                          f"{row['over_grid']:.1f}×", f"{row['peak_rss_bytes'] / 2 ** 20:.0f}")
+        console.print(table)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -292,6 +334,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--process-repeats", type=int, default=1,
                         help="each process time is the best of this many runs (default 1: the 64-model "
                              "reference process alone takes ~1.5 minutes)")
+    parser.add_argument("--skip-grid", action="store_true", help="leave out the grid-in-population timings")
+    parser.add_argument("--grid-values", type=float, nargs="+", default=GRID_VALUES,
+                        help=f"l2 strengths of the timed grid (default {GRID_VALUES})")
+    parser.add_argument("--grid-seeds", type=int, default=GRID_SEEDS,
+                        help=f"seeds of each value in the timed grid (default {GRID_SEEDS})")
     parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     parser.add_argument("--reference-only", action="store_true",
                         help="only train the reference loop, --models times, and print nothing "
@@ -299,7 +346,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", type=int, default=PROCESS_MODELS[0],
                         help=f"models --reference-only trains one after another (default {PROCESS_MODELS[0]})")
     args = parser.parse_args(argv)
-    for key in ("epochs", "repeats", "models", "threads", "process_repeats"):
+    for key in ("epochs", "repeats", "models", "threads", "process_repeats", "grid_seeds"):
         if getattr(args, key) is not None and getattr(args, key) < 1:
             parser.error(f"--{key.replace('_', '-')}={getattr(args, key)} is not allowed: expected an integer >= 1")
     for key in ("sizes", "process_models"):
@@ -322,8 +369,15 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"--techniques {' '.join(unknown)} not known: expected any of {', '.join(sorted(REGULARIZERS))}")
     sizes = args.sizes or (CUDA_SIZES if device.type == "cuda" else CPU_SIZES)
+    if len(set(args.grid_values)) < 2 or min(args.grid_values) < 0:
+        parser.error(f"--grid-values {' '.join(map(str, args.grid_values))} is not allowed: expected two or "
+                     "more distinct strengths >= 0")
     result = measure(args.epochs, sizes, args.techniques, device, args.repeats, args.skip_process,
                      args.process_models, args.process_repeats)
+    if not args.skip_grid:
+        result["grid"] = [{**row, "values": args.grid_values, "seeds": args.grid_seeds}
+                          for row in grid_rows(args.epochs, device, args.grid_values, args.grid_seeds,
+                                               args.process_repeats)]
     print_tables(result, args.techniques)
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -43,7 +43,7 @@ def test_reference_loop_trains():
 
 def test_main_writes_every_row(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    bench.main(["--epochs", "1", "--sizes", "1", "2", "--repeats", "1", "--skip-process", "--device", "cpu",
+    bench.main(["--epochs", "1", "--sizes", "1", "2", "--repeats", "1", "--skip-process", "--skip-grid", "--device", "cpu",
                 "--threads", "1",
                 "--techniques", "none", "dropout", "--json", str(out)])
     result = json.loads(out.read_text())
@@ -104,3 +104,13 @@ def test_bad_options_exit_with_one_line(argv, message, capsys):
         bench.main(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_grid_rows_time_one_grid_job_against_a_job_per_value():
+    torch.set_num_threads(1)
+    rows = bench.grid_rows(1, torch.device("cpu"), [1e-3, 1e-2], seeds=1, repeats=1)
+    assert [(row["jobs"], row["models"]) for row in rows] == [(1, 2), (2, 2), (2, 2)]
+    assert "joblib" in rows[2]["name"] and rows[0]["over_grid"] == 1.0
+    for row in rows:
+        assert row["wall_seconds"] > 0 and row["peak_rss_bytes"] > 2 ** 20
+        assert row["over_grid"] == pytest.approx(row["wall_seconds"] / rows[0]["wall_seconds"])
