@@ -32,20 +32,24 @@ def point_score(runs: list[dict], seeds: list[int], key: str) -> float:
     return sum(values) / len(values)
 
 
-def select(points: list[list[dict]], seeds: list[int]) -> tuple[int | None, list[float], str]:
-    """points: each grid point's runs (metrics.json `runs`); seeds: the selection seeds.
+def select(points: list[list[dict]], seeds: list[int],
+           default: int | None = None) -> tuple[int | None, list[float], str]:
+    """points: each grid point's runs (metrics.json `runs`); seeds: the selection seeds; default: the
+    index of the point at the conf/ default, if the grid holds it.
 
     Returns (index of the chosen point or None when no point has a finite score, every point's score,
-    the metric). The best mean validation accuracy wins (the lowest validation loss for regression);
-    a tie goes to the earlier point in grid order."""
+    the metric). The best mean validation accuracy wins (the lowest validation loss for regression).
+    A tie goes to the default when it is among the best (no evidence to move away from it), else to
+    the earliest in grid order: early stopping's patiences tie whenever each restores the same best
+    epoch's weights."""
     key = score_key([run for runs in points for run in runs])
     scores = [point_score(runs, seeds, key) for runs in points]
-    better = (lambda a, b: a > b) if key == "val_acc" else (lambda a, b: a < b)
-    chosen = None
-    for i, score in enumerate(scores):
-        if math.isfinite(score) and (chosen is None or better(score, scores[chosen])):
-            chosen = i
-    return chosen, scores, key
+    finite = [score for score in scores if math.isfinite(score)]
+    if not finite:
+        return None, scores, key
+    best = max(finite) if key == "val_acc" else min(finite)
+    tied = [i for i, score in enumerate(scores) if score == best]
+    return (default if default in tied else tied[0]), scores, key
 
 
 def check_selection(selection_seeds, replicates: int, grid: dict) -> None:
@@ -65,7 +69,8 @@ def tuned_record(grid_record: dict, points: list[dict], grid: dict[str, list], s
     seeds. Status `failed` (with the reason) when no point can be chosen."""
     seeds = grid_record["seeds"]
     choosing, reporting = seeds[:selection_seeds], seeds[selection_seeds:]
-    chosen, scores, key = select([point["runs"] for point in points], choosing)
+    default = next((i for i, point in enumerate(points) if point["grid"].get("default")), None)
+    chosen, scores, key = select([point["runs"] for point in points], choosing, default)
     record = {key_: value for key_, value in grid_record.items() if key_ not in ("points", "job_dir")}
     record.update(config_hash=identity.tuned_hash(grid_record["config"], choosing), seeds=reporting)
     summary = {"grid": grid_record["config_hash"], "metric": key, "selection_seeds": choosing,

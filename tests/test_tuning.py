@@ -37,10 +37,12 @@ def test_the_best_validation_mean_over_the_selection_seeds_wins_whatever_test_sa
     assert (chosen, metric) == (0, "val_acc") and scores == pytest.approx([0.7, 0.6, 0.5])
 
 
-def test_regression_chooses_the_lowest_validation_loss_and_a_tie_the_earlier_value():
+def test_regression_chooses_the_lowest_validation_loss_and_a_tie_the_default_or_the_earlier_value():
     points = [runs([0], val_loss=[0.5], val_acc=[None]), runs([0], val_loss=[0.2], val_acc=[None]),
               runs([0], val_loss=[0.2], val_acc=[None])]
     assert tuning.select(points, [0])[:1] == (1,)
+    assert tuning.select(points, [0], default=2)[0] == 2     # tied with the best: no reason to move
+    assert tuning.select(points, [0], default=0)[0] == 1     # worse than the best: moved away from
     tied = [runs([0], val_acc=[0.5]), runs([0], val_acc=[0.5])]
     assert tuning.select(tied, [0])[0] == 0
 
