@@ -160,20 +160,25 @@ def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool
         summary = {**record, "status": jobs.grid_status([point["status"] for point in records]), "points": records,
                    "job_dir": str(target)}
         if experiment.selection_seeds is not None:
-            summary["tuned"] = write_tuned(experiment, summary, target)
+            setting = identity.labels(cfg, leave_out=tuple(experiment.grid))["setting"]
+            summary["tuned"] = write_tuned(experiment, summary, target, setting)
+            if summary["tuned"] is not None and summary["tuned"]["status"] == "failed":
+                summary["status"] = "failed"   # the job did not give what it was asked for
     return summary
 
 
-def write_tuned(experiment: Experiment, summary: dict, target: Path) -> dict | None:
+def write_tuned(experiment: Experiment, summary: dict, target: Path, setting: str) -> dict | None:
     """A grid job's tuned result (regbench.tuning), from its points' records, into its own subdir of the
     job's dir; written again on every run of the job (it only reads the points). None, and nothing
-    written, while a point has no finished result."""
+    written, while a point has no finished result, or when the technique does not apply to the data."""
     points = summary["points"]
+    if all(point["status"] == "not_applicable" for point in points):
+        return None
     if any(point["status"] not in jobs.FINISHED for point in points):
         log.error("%s: no tuned result: not every value finished (%s)", target.name,
                   ", ".join(sorted({point["status"] for point in points})))
         return None
-    record = tuning.tuned_record(summary, points, experiment.grid, experiment.selection_seeds)
+    record = tuning.tuned_record(summary, points, experiment.grid, experiment.selection_seeds, setting)
     seeds = record["seeds"]
     directory = target / f"{record['technique']}-tuned-{record['config_hash'][:8]}-s{seeds[0]}-{seeds[-1]}"
     write_json(directory / "metrics.json", record)
@@ -191,7 +196,8 @@ def run_points(experiment: Experiment, cfg: DictConfig, records: list[dict], dir
     previous: dict[int, dict | None] = {}
     for i, (record, directory) in enumerate(zip(records, dirs)):
         earlier = jobs.read_record(directory / "metrics.json")
-        if earlier is not None and earlier.get("status") in jobs.FINISHED and not cfg.force:
+        if earlier is not None and earlier.get("status") in jobs.FINISHED and not cfg.force \
+                and jobs.same_job(earlier, record["config_hash"], record["seeds"]):
             log.info("%s: already %s, skipped (force=true retrains)", directory.name, earlier["status"])
             comparison = {key: record[key] for key in ("baseline_hash", "labels")}
             if any(earlier.get(key) != value for key, value in comparison.items()):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import os
 import socket
 import time
@@ -21,7 +22,7 @@ from regbench.models import MODELS
 from regbench.regularizers import REGULARIZERS
 from regbench.trainer import Regularizer, TrainerSettings, TrainResult, train_population
 from regbench.trainer.hooks import Grid
-from regbench.tuning import check_selection
+from regbench.tuning import check_selection, check_validation
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -57,7 +58,7 @@ def knob_grid(name: str, cls: type, settings: dict) -> dict[str, list]:
             raise ConfigError(f"{key}={identity.show(values)}: a list of values trains in one population only "
                               f"for {member_knob_names()}; {key} changes the network or the procedure: "
                               f"sweep it as separate jobs, -m {key}={','.join(map(identity.show, values))}")
-        if not values or len(set(map(repr, values))) < len(values):
+        if not values or len({json.dumps(identity.canonical(value)) for value in values}) < len(values):
             raise ConfigError(f"{key}={identity.show(values)}: a grid needs one or more distinct values")
         grid[knob] = values
     return grid
@@ -168,6 +169,7 @@ class Experiment:
         chosen = [self.points[i] for i in (range(len(self.points)) if points is None else points)]
         self.set_knobs(chosen)
         data = self.dataset.load()
+        check_validation(self.selection_seeds, self.grid, len(data.y_val))
         result = train_population(self.model, data, self.trainer, self.regularizers, self.seeds * len(chosen),
                                   self.device, on_epoch=on_epoch)
         rows, R = run_rows(result), len(self.seeds)

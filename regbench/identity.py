@@ -182,8 +182,9 @@ def at_defaults(cfg: DictConfig, keys: list[str]) -> bool:
     return True
 
 
-def labels(cfg: Mapping | DictConfig) -> dict[str, str]:
-    """Row labels: the resolved config's difference from the conf/ defaults of the same options.
+def labels(cfg: Mapping | DictConfig, leave_out: tuple[str, ...] = ()) -> dict[str, str]:
+    """Row labels: the resolved config's difference from the conf/ defaults of the same options, less
+    the keys `leave_out` (a grid's knobs, which a tuned row states itself).
 
     {'dataset': 'mnist1d[n_train=500]', 'model': 'mlp', 'setting': 'trainer.epochs=3'}: dataset and model
     differences go into their labels, the rest (trainer, technique knobs) into `setting`. Values are
@@ -195,6 +196,8 @@ def labels(cfg: Mapping | DictConfig) -> dict[str, str]:
     dataset, model = raw["dataset"].get("name"), raw["model"].get("name")
     parts: dict[str, list[str]] = {"dataset": [], "model": [], "setting": []}
     for key, value in differences(cfg).items():
+        if key in leave_out:
+            continue
         head, _, rest = key.partition(".")
         text = f"{rest if head in ('dataset', 'model') else key}={show(resolved.get(key, value))}"
         parts[head if head in ("dataset", "model") else "setting"].append(text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from regbench import identity
+from regbench.config import ConfigError, check_number
 
 SELECTION_KEY = "selection_seeds"
 
@@ -54,19 +55,26 @@ def select(points: list[list[dict]], seeds: list[int],
 
 def check_selection(selection_seeds, replicates: int, grid: dict) -> None:
     """`selection_seeds` must leave seeds to report on; it means nothing without a grid (ignored)."""
-    from regbench.config import ConfigError, check_number
-
     check_number(SELECTION_KEY, selection_seeds, low=1, integer=True, optional=True)
     if selection_seeds is not None and grid and selection_seeds >= replicates:
         raise ConfigError(f"{SELECTION_KEY}={selection_seeds} leaves no seed to report the chosen value on: "
                           f"expected fewer than replicates={replicates}")
 
 
-def tuned_record(grid_record: dict, points: list[dict], grid: dict[str, list], selection_seeds: int) -> dict:
+def check_validation(selection_seeds: int | None, grid: dict, validation_examples: int) -> None:
+    """Choosing needs a validation split (called once the data is loaded, before training)."""
+    if selection_seeds is not None and grid and validation_examples == 0:
+        raise ConfigError(f"{SELECTION_KEY}={selection_seeds} chooses on the validation split, and this dataset "
+                          "has none (dataset.val_fraction=0): expected val_fraction > 0, or selection_seeds=null")
+
+
+def tuned_record(grid_record: dict, points: list[dict], grid: dict[str, list], selection_seeds: int,
+                 setting: str) -> dict:
     """The tuned result of a grid job: `grid_record` is the job's own record (from job_record, with
-    `seeds`), `points` its points' finished records in grid order. Its runs are the chosen point's on
-    the seeds after the first `selection_seeds`; its identity is the grid's config and the selection
-    seeds. Status `failed` (with the reason) when no point can be chosen."""
+    `seeds`), `points` its points' finished records in grid order, `setting` the grid's label less its
+    knobs. Its runs are the chosen point's on the seeds after the first `selection_seeds`; its
+    identity is the grid's config and the selection seeds. Status `failed` (with the reason) when no
+    point can be chosen."""
     seeds = grid_record["seeds"]
     choosing, reporting = seeds[:selection_seeds], seeds[selection_seeds:]
     default = next((i for i, point in enumerate(points) if point["grid"].get("default")), None)
@@ -85,12 +93,11 @@ def tuned_record(grid_record: dict, points: list[dict], grid: dict[str, list], s
     runs = [run for run in point["runs"] if run["seed"] in reporting]
     values = point_values(point, grid)
     # the knob's own name ('strength'): the row's technique column already names the technique
-    setting = " ".join([f"{k.rpartition('.')[2]}={identity.show(v)}" for k, v in values.items()]
-                       + [part for part in point["labels"]["setting"].split() if part.split("=")[0] not in grid])
+    setting = " ".join([f"{k.rpartition('.')[2]}={identity.show(v)}" for k, v in values.items()] + [setting])
     summary.update(chosen=values, chosen_hash=point["config_hash"],
                    default_hash=next((p["config_hash"] for p in points if p["grid"].get("default")), None))
     record.update(status="diverged" if any(run.get("diverged") for run in runs) else "completed", error=None,
-                  runs=runs, tuned=summary, labels={**point["labels"], "setting": f"tuned {setting}"},
+                  runs=runs, tuned=summary, labels={**point["labels"], "setting": f"tuned {setting.strip()}"},
                   wall_seconds=point.get("wall_seconds"))
     return record
 

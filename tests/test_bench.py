@@ -110,7 +110,6 @@ def test_grid_rows_time_one_grid_job_against_a_job_per_value():
     torch.set_num_threads(1)
     rows = bench.grid_rows(1, torch.device("cpu"), [1e-3, 1e-2], seeds=1, repeats=1)
     assert [(row["jobs"], row["models"]) for row in rows] == [(1, 2), (2, 2), (2, 2)]
-    assert "joblib" in rows[2]["name"] and rows[0]["over_grid"] == 1.0
-    for row in rows:
+    assert "joblib" in rows[2]["name"]
+    for row in rows:   # each a real sweep that ran (run_process raises on a failed one)
         assert row["wall_seconds"] > 0 and row["peak_rss_bytes"] > 2 ** 20
-        assert row["over_grid"] == pytest.approx(row["wall_seconds"] / rows[0]["wall_seconds"])

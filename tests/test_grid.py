@@ -117,6 +117,7 @@ def test_a_rerun_trains_only_the_points_not_done(make_cfg, tmp_path):
 @pytest.mark.parametrize("override, named", [
     ("regularizer.ensemble.members=[3,5]", "regularizer.ensemble.members=[3,5]: a list of values"),
     ("regularizer.l2.strength=[1e-3,1e-3]", "one or more distinct values"),
+    ("regularizer.l2.strength=[1,1.0]", "one or more distinct values"),   # one setting, one identity
     ("regularizer.l2.strength=[1e-3,-1]", "regularizer.l2.strength=-1 is out of range"),
     ("regularizer.l2.strength=[]", "one or more distinct values"),
 ])
@@ -137,4 +138,53 @@ def test_the_cli_refuses_a_shape_knob_list_in_one_line(tmp_path):
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert "regularizer.ensemble.members" in line and "-m regularizer.ensemble.members=2,3" in line
+    assert not list(tmp_path.glob("**/metrics.json"))
+
+
+def test_an_ensemble_grid_keeps_each_values_members_together(make_cfg):
+    """Ensemble members sit inside each replicate, replicates inside each value (point-major)."""
+    overrides = ["regularizer=[ensemble,l2]", "regularizer.ensemble.members=2", "trainer.epochs=2"]
+    together = Experiment.from_config(make_cfg(*overrides, "regularizer.l2.strength=[0.0,0.05]")).run()
+    for g, strength in enumerate((0.0, 0.05)):
+        (own,) = Experiment.from_config(make_cfg(*overrides, f"regularizer.l2.strength={strength}")).run()
+        assert_same_runs(together[g].runs, own.runs)
+        for mine, theirs in zip(together[g].runs, own.runs):
+            assert mine["member_test_accs"] == pytest.approx(theirs["member_test_accs"], abs=1e-5)
+
+
+def test_a_grid_job_that_fails_records_every_value_as_failed(make_cfg, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    overrides = ["regularizer=l2", "regularizer.l2.strength=[1e-4,1e-3]", f"dataset.data_dir={blocker}/cache",
+                 "dataset.generator_seed=7"]
+    record = execute(make_cfg(*overrides), tmp_path / "job", overrides, multirun=True)
+    assert record["status"] == "failed"
+    on_disk = [json.loads(path.read_text()) for path in sorted((tmp_path / "job").glob("*/metrics.json"))]
+    assert len(on_disk) == 2 and all(r["status"] == "failed" and "Error" in r["error"] for r in on_disk)
+
+
+def test_a_grid_of_a_technique_that_does_not_apply_is_recorded_without_an_error(make_cfg, tmp_path, caplog):
+    overrides = ["dataset=diabetes", "regularizer=label_smoothing", "regularizer.label_smoothing.smoothing=[0.1,0.2]",
+                 "replicates=3", "selection_seeds=1"]
+    with caplog.at_level("INFO", logger="regbench"):
+        record = execute(make_cfg(*overrides), tmp_path, overrides, multirun=True)
+    assert [point["status"] for point in record["points"]] == ["not_applicable"] * 2 and record["tuned"] is None
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert not list(tmp_path.glob("*-tuned-*"))
+
+
+def test_a_grid_job_whose_value_cannot_be_chosen_fails(make_cfg, tmp_path):
+    """Every value diverges on the selection seed: nothing to report, and the job says so."""
+    overrides = ["regularizer=l2", "regularizer.l2.strength=[1e-4,1e-3]", "trainer.lr=1e6", "replicates=2",
+                 "selection_seeds=1"]
+    record = execute(make_cfg(*overrides), tmp_path, overrides, multirun=False)
+    assert record["status"] == "failed" and record["tuned"]["status"] == "failed"
+    assert "no grid value could be chosen" in record["tuned"]["error"]
+
+
+def test_choosing_without_a_validation_split_is_refused_before_training(make_cfg, tmp_path):
+    overrides = ["regularizer=l2", "regularizer.l2.strength=[1e-4,1e-3]", "dataset.val_fraction=0", "replicates=2",
+                 "selection_seeds=1"]
+    with pytest.raises(ConfigError, match="selection_seeds=1 chooses on the validation split"):
+        execute(make_cfg(*overrides), tmp_path, overrides, multirun=False)
     assert not list(tmp_path.glob("**/metrics.json"))

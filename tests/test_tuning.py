@@ -101,11 +101,11 @@ def test_test_metrics_never_reach_the_choice(tuned_job):
             better = point["config_hash"] != record["tuned"]["tuned"]["chosen_hash"]
             run.update(test_acc=float(better), train_acc=float(better), test_loss=float(not better),
                        gap_acc=0.0, train_loss=float(not better))
-    assert tuning.tuned_record(record, scrambled, grid, 2)["tuned"]["chosen"] == chosen
+    assert tuning.tuned_record(record, scrambled, grid, 2, "")["tuned"]["chosen"] == chosen
     # while the validation metric does decide: make the first point the best there
     for run in scrambled[0]["runs"]:
         run["val_acc"] = 1.0
-    assert tuning.tuned_record(record, scrambled, grid, 2)["tuned"]["chosen"] == {"regularizer.l2.strength": 1e-4}
+    assert tuning.tuned_record(record, scrambled, grid, 2, "")["tuned"]["chosen"] == {"regularizer.l2.strength": 1e-4}
 
 
 def test_selection_must_leave_seeds_to_report_on(make_cfg):
@@ -122,13 +122,54 @@ def test_the_leaderboard_shows_a_tuned_grid_as_its_default_and_tuned_rows(tuned_
     assert len(board) == 4
     shown = board[board.shown]
     assert sorted(shown.setting) == sorted(["trainer.epochs=3", shown[shown.tuned.notna()].setting.iloc[0]])
-    table = tuned_table(found.runs, board)
+    table, notes = tuned_table(found.runs, board)
     (row,) = table.itertuples()
+    assert notes == []
     assert row.technique == "l2" and row.seeds == "2 3" and row.default_seeds == row.tuned_seeds == 2
     tuned_runs = found.runs[found.runs.config_hash == tuned_job[0]["tuned"]["config_hash"]]
     assert row.tuned_mean == pytest.approx(tuned_runs.test_acc.mean())
     default_runs = found.runs[found.runs.config_hash.str.startswith(row.default_config) & found.runs.seed.isin([2, 3])]
     assert row.default_mean == pytest.approx(default_runs.test_acc.mean())   # on the reporting seeds only
+
+
+def toy_board(rows: list[tuple]) -> pd.DataFrame:
+    """A summarized board of one dataset and model: (technique, setting, config_hash, grid, grid_default,
+    tuned, tuned_grid, tuned_default) per row, all against baseline `n`."""
+    columns = ["technique", "setting", "config_hash", "grid", "grid_default", "tuned", "tuned_grid", "tuned_default"]
+    board = pd.DataFrame(rows, columns=columns)
+    return board.assign(dataset="d", model="m", config=board.config_hash, baseline_hash="n",
+                        is_baseline=board.config_hash == "n", test_acc_mean=0.5)
+
+
+def toy_runs(accuracy: dict[str, float], seeds: dict[str, list[int]]) -> pd.DataFrame:
+    return pd.DataFrame([{"config_hash": h, "seed": s, "diverged": False, "test_acc": acc + 0.01 * s, "test_loss": 1.0}
+                         for h, acc in accuracy.items() for s in seeds.get(h, [3, 4])])
+
+
+def test_a_technique_tuned_twice_in_one_comparison_is_left_out_with_a_note():
+    """Merged sweeps that chose on other seeds: which tuned row to show is not for the test set to say."""
+    board = toy_board([("none", "", "n", None, False, None, None, None),
+                       ("b", "", "b0", "g", True, None, None, None),
+                       ("b", "tuned k=1", "bt1", None, False, "b.k=1", "g", "b0"),
+                       ("b", "tuned k=2", "bt2", None, False, "b.k=2", "g2", "b0"),
+                       ("c", "", "c0", "h", True, None, None, None),
+                       ("c", "tuned k=3", "ct", None, False, "c.k=3", "h", "c0")])
+    runs = toy_runs({"n": 0.5, "b0": 0.52, "bt1": 0.6, "bt2": 0.9, "c0": 0.5, "ct": 0.55},
+                    {"bt1": [3, 4], "bt2": [6, 7]})
+    table, notes = tuned_table(runs, board)
+    assert list(table.technique) == ["c", "b", "none"] and table.chosen.isna().tolist() == [False, True, True]
+    assert table.set_index("technique").loc["b"].default_config == "b0"
+    assert len(notes) == 1 and "b has 2 tuned results" in notes[0]
+
+
+def test_tuned_rows_reporting_on_different_seeds_are_compared_on_the_seeds_they_share():
+    board = toy_board([("none", "", "n", None, False, None, None, None),
+                       ("b", "tuned k=1", "bt", None, False, "b.k=1", "g", None),
+                       ("c", "tuned k=3", "ct", None, False, "c.k=3", "h", None)])
+    runs = toy_runs({"n": 0.5, "bt": 0.6, "ct": 0.7}, {"n": [3, 4, 5], "bt": [3, 4], "ct": [4, 5]})
+    table, notes = tuned_table(runs, board)
+    assert set(table.seeds) == {"4"} and set(table.tuned_seeds.dropna()) == {1}
+    assert "compared on the seeds they share (4)" in notes[0]
 
 
 def test_tuned_ranks_compare_every_technique_on_the_same_footing():
@@ -144,7 +185,7 @@ def test_tuned_ranks_compare_every_technique_on_the_same_footing():
     seeds = [3, 4]
     runs = pd.DataFrame([{"config_hash": h, "seed": s, "diverged": False, "test_acc": acc + 0.01 * s,
                           "test_loss": 1.0} for h, acc in accuracy.items() for s in seeds])
-    table = tuned_table(runs, board).set_index("technique")
+    table = tuned_table(runs, board)[0].set_index("technique")
     # a2 is `a` at another setting: not its default, so not in the table
     assert list(table.index) == ["b", "a", "none"]
     assert table.loc["b"].default_rank == 2 and table.loc["b"].tuned_rank == 1 and table.loc["b"].chosen == "b.k=2"

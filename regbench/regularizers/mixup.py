@@ -9,7 +9,6 @@ would read the global RNG).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -28,19 +27,20 @@ def log_gamma_sample(alpha: float | torch.Tensor, normal: torch.Tensor, uniform:
     """log of Gamma(alpha, 1) draws from standard draws, without data-dependent loops.
 
     normal, uniform: (..., PROPOSALS) N(0,1) and U[0,1) draws; boost: (...) U[0,1) draws. Returns (...).
-    alpha: a number, or a tensor that broadcasts against boost (one shape per member).
+    alpha: a number, or a tensor that broadcasts against boost (one shape per member); either way it is
+    computed with as a tensor of the draws' dtype, so a member's draws do not depend on which it was.
     Marsaglia & Tsang (2000) at shape alpha + 1, then Gamma(alpha) = Gamma(alpha + 1)·U^(1/alpha), in
     log space so that small alpha cannot underflow to 0.
     """
-    per_member = isinstance(alpha, torch.Tensor)
-    d = (alpha.unsqueeze(-1) if per_member else alpha) + 1 - 1 / 3      # against the proposals' dim
+    alpha = torch.as_tensor(alpha, dtype=boost.dtype, device=boost.device)
+    d = alpha.unsqueeze(-1) + 1 - 1 / 3 if alpha.dim() else alpha + 1 - 1 / 3   # against the proposals' dim
     c = 1 / (9 * d) ** 0.5
     v = (1 + c * normal) ** 3
     log_v = torch.log(v.clamp_min(1e-30))
     accept = (v > 0) & (torch.log1p(-uniform) < 0.5 * normal ** 2 + d - d * v + d * log_v)
     accept[..., -1] = True                                     # fallback: the last proposal
     first = accept.to(torch.int8).argmax(-1, keepdim=True)     # index of the first accepted proposal
-    log_g = ((torch.log(d) if per_member else math.log(d)) + log_v).gather(-1, first).squeeze(-1)
+    log_g = (torch.log(d) + log_v).gather(-1, first).squeeze(-1)
     return log_g + torch.log1p(-boost) / alpha                 # 1 - U is in (0, 1]: log stays finite
 
 

@@ -7,7 +7,9 @@ config (a single run, each worker of a parallel launcher), and those must not pa
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -15,6 +17,7 @@ from typing import Any, Iterable
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from regbench.progress import clock
 from regbench.report import TITLE
 from regbench.results import write_atomic
 
@@ -78,16 +81,16 @@ def show_leaderboard(dirs: Iterable[Path | str], out_dir: Path | str | None = No
         print(nothing_to_show(dirs, summary, write), file=sys.stderr)
         return summary
     print_table(summary.board, summary.unfinished)
-    tuned = tuned_table(found.runs, summary.board)
-    if not tuned.empty:
-        print_tuned(terminal(), tuned)
+    tuned, notes = tuned_table(found.runs, summary.board)
+    if not tuned.empty or notes:
+        print_tuned(terminal(), tuned, notes)
     if write:
         out = Path(out_dir) if out_dir is not None else dirs[0].parent if dirs[0].is_file() else dirs[0]
         write_atomic(out / "leaderboard.csv", summary.board.to_csv(index=False))
         write_atomic(out / "leaderboard.md", markdown(summary.board, summary.unfinished))
-        if not tuned.empty:
+        if not tuned.empty or notes:
             write_atomic(out / "leaderboard_tuned.csv", tuned.to_csv(index=False))
-            write_atomic(out / "leaderboard_tuned.md", tuned_markdown(tuned))
+            write_atomic(out / "leaderboard_tuned.md", tuned_markdown(tuned, notes))
     if by_table is not None:
         print_pivot(terminal(), by_table, by)
         if write:
@@ -99,8 +102,6 @@ def show_leaderboard(dirs: Iterable[Path | str], out_dir: Path | str | None = No
 def budget(sweep_dir: Path, started: float) -> tuple[int, int]:
     """(networks, results) trained under `sweep_dir` since `started` (time.time()): each finished result
     written since then counts its runs, an ensemble's run its members; results a rerun skipped do not."""
-    import json
-
     networks = results = 0
     for path in sweep_dir.glob("**/metrics.json"):
         try:
@@ -117,11 +118,6 @@ def budget(sweep_dir: Path, started: float) -> tuple[int, int]:
     return networks, results
 
 
-def clock(seconds: float) -> str:
-    minutes, seconds = divmod(round(seconds), 60)
-    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
-
-
 class LeaderboardCallback(Callback):
     """At the end of a multirun, build the leaderboard from the job dirs on disk into the sweep dir.
 
@@ -133,8 +129,6 @@ class LeaderboardCallback(Callback):
     started: float | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        import time
-
         LeaderboardCallback.started = time.time()
         try:
             LeaderboardCallback.sweep_dir = Path(config.hydra.sweep.dir)
@@ -150,12 +144,10 @@ class LeaderboardCallback(Callback):
             print(f"{TITLE}: not built ({type(error).__name__}: {error})", file=sys.stderr)
             LeaderboardCallback.summary = Summary()
         if LeaderboardCallback.started is not None:
-            import time
-
             try:
                 networks, results = budget(sweep_dir, LeaderboardCallback.started)
                 print(f"{TITLE}: trained {networks} networks ({results} results) in "
-                      f"{clock(time.time() - LeaderboardCallback.started)}")
+                      f"{clock(time.time() - LeaderboardCallback.started)} wall")
             except Exception as error:
                 print(f"{TITLE}: budget not counted ({type(error).__name__}: {error})", file=sys.stderr)
         if not LeaderboardCallback.summary.empty:

@@ -15,59 +15,76 @@ from regbench.report.stats import mean_ci, paired_difference
 from regbench.report.summarize import per_seed
 from regbench.report.table import fmt
 
-TUNED_COLUMNS = ["dataset", "model", "technique", "default_config", "tuned_config", "chosen", "metric", "seeds",
+TUNED_COLUMNS = ["dataset", "model", "setting", "technique", "default_config", "tuned_config", "chosen", "metric", "seeds",
                  "default_mean", "default_ci", "default_seeds", "default_delta_mean", "default_delta_ci",
                  "tuned_mean", "tuned_ci", "tuned_seeds", "tuned_delta_mean", "tuned_delta_ci",
                  "default_rank", "tuned_rank"]
 
 
-def tuned_table(runs: pd.DataFrame, board: pd.DataFrame) -> pd.DataFrame:
-    """One row per technique of each (dataset, model) that has tuned rows: its default (the default point
-    of the grid it was tuned on; for a technique not tuned, its row with the baseline's own setting), its
-    tuned row and the value chosen, each as mean ± 95% CI and paired Δ vs `none` on the tuned rows'
-    reporting seeds (`seeds`). Ranks: 1 = best test accuracy (lowest test loss for regression) among
-    the techniques and `none`, by defaults, then with each tuned row in place of its default."""
-    rows = []
-    for (dataset, model), part in board.groupby(["dataset", "model"], sort=False):
+def tuned_table(runs: pd.DataFrame, board: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """(table, notes). One row per technique of each comparison that has tuned rows: a comparison is a
+    (dataset, model, baseline) whose tuned rows report on the same seeds. A row holds the technique's
+    default (the default point of the grid it was tuned on; for a technique not tuned, its row at the
+    comparison's default setting), its tuned row and the value chosen, each as mean ± 95% CI and paired
+    Δ vs `none` on the seeds every tuned row there reports on (`seeds`). Ranks: 1 = best test accuracy
+    (lowest test loss for regression) among the techniques and `none`, by defaults, then with each
+    tuned row in place of its default. A technique with several tuned rows in one comparison (merged
+    sweeps that chose on other seeds) is left out of it, with a note: the leaderboard lists each."""
+    rows, notes = [], []
+    for (dataset, model, baseline_hash), part in board.groupby(["dataset", "model", "baseline_hash"], sort=False):
         tuned = part[part.tuned_grid.notna()]
+        counts = tuned.technique.value_counts()
+        for technique, count in counts[counts > 1].items():
+            notes.append(f"{dataset} {model}: {technique} has {count} tuned results with this baseline "
+                         "(chosen on other seeds or grids): left out here, the leaderboard lists each")
+        several = tuned[tuned.technique.map(counts) > 1]
+        tuned = tuned[tuned.technique.map(counts) == 1]
         if tuned.empty:
             continue
-        seeds = sorted(set(runs[runs.config_hash.isin(tuned.config_hash)].seed))
+        reported = [set(runs[runs.config_hash == config_hash].seed) for config_hash in tuned.config_hash]
+        seeds = sorted(set.intersection(*reported))
+        if any(seed_set != set(seeds) for seed_set in reported):
+            notes.append(f"{dataset} {model}: the tuned rows report on different seeds; compared on the "
+                         f"seeds they share ({' '.join(map(str, seeds)) or 'none'})")
         alive = runs[~runs.diverged & runs.seed.isin(seeds)]
         metric = "test_acc" if part.test_acc_mean.notna().any() else "test_loss"
+        # the comparison's default setting: that of the tuned grids' default points, else of `none`
+        defaults = part[part.config_hash.isin(tuned.tuned_default.dropna())]
+        base = defaults if not defaults.empty else part[part.config_hash == baseline_hash]
+        setting = base.setting.iloc[0] if not base.empty else ""
+        plain = part[part.grid.isna() & part.tuned_grid.isna() & (part.setting == setting)]
 
         def side(row: pd.Series, name: str) -> dict:
             mine = alive[alive.config_hash == row.config_hash]
-            base = alive[alive.config_hash == row.baseline_hash]
             mean, ci, n = mean_ci(mine[metric])
-            delta, delta_ci, _ = paired_difference(per_seed(mine, metric), per_seed(base, metric))
+            delta, delta_ci, _ = paired_difference(per_seed(mine, metric),
+                                                   per_seed(alive[alive.config_hash == baseline_hash], metric))
             return {f"{name}_config": row.config, f"{name}_mean": mean, f"{name}_ci": ci, f"{name}_seeds": n,
                     f"{name}_delta_mean": delta, f"{name}_delta_ci": delta_ci}
 
-        base = part[part.is_baseline & (part.technique == "none")]
-        plain = part[part.grid.isna() & part.tuned_grid.isna()]
-        if not base.empty:  # the rows run with the baseline's own settings (a suite's defaults)
-            plain = plain[plain.setting == base.setting.iloc[0]]
-        for technique in dict.fromkeys([*plain.technique, *tuned.technique]):
-            row = {"dataset": dataset, "model": model, "technique": technique, "metric": metric,
-                   "seeds": " ".join(map(str, seeds))}
-            mine = tuned[tuned.technique == technique]
+        for technique in dict.fromkeys([*plain.technique, *tuned.technique, *several.technique]):
+            row = {"dataset": dataset, "model": model, "setting": setting, "technique": technique,
+                   "metric": metric, "seeds": " ".join(map(str, seeds))}
             default = plain[plain.technique == technique]
+            if default.empty:  # tuned more than once: its default still shows where the grids agree on it
+                shared = set(several[several.technique == technique].tuned_default.dropna())
+                default = part[part.config_hash.isin(shared)] if len(shared) == 1 else default
+            mine = tuned[tuned.technique == technique]
             if not mine.empty:
-                best = mine.iloc[0]
-                if isinstance(best.tuned_default, str):
-                    default = part[part.config_hash == best.tuned_default]
-                row.update(chosen=best.tuned, **side(best, "tuned"))
+                (_, chosen), = mine.iterrows()
+                if isinstance(chosen.tuned_default, str):
+                    default = part[part.config_hash == chosen.tuned_default]
+                row.update(chosen=chosen.tuned, **side(chosen, "tuned"))
             if not default.empty:
-                row.update(side(default.iloc[0], "default"))
+                row.update(side(default.iloc[0], "default"))   # one config: one row of the board
             rows.append(row)
     table = pd.DataFrame(rows, columns=TUNED_COLUMNS)
-    for _, part in table.groupby(["dataset", "model"], sort=False):
+    for _, part in table.groupby(["dataset", "model", "setting"], sort=False):
         lower_better = part.metric.iloc[0] == "test_loss"
         tuned = part.tuned_mean.where(part.tuned_mean.notna(), part.default_mean)
         table.loc[part.index, "default_rank"] = part.default_mean.rank(ascending=lower_better, method="min")
         table.loc[part.index, "tuned_rank"] = tuned.rank(ascending=lower_better, method="min")
-    return table.sort_values(["dataset", "model", "tuned_rank"], kind="stable", ignore_index=True)
+    return table.sort_values(["dataset", "model", "setting", "tuned_rank"], kind="stable", ignore_index=True), notes
 
 
 def rank_text(rank: float) -> str:
@@ -77,7 +94,7 @@ def rank_text(rank: float) -> str:
 def tuned_rows(table: pd.DataFrame, compact: bool = False) -> list[tuple[str, list[str], list[list[str]]]]:
     """[(title, header, cells)], one per (dataset, model)."""
     out = []
-    for (dataset, model), part in table.groupby(["dataset", "model"], sort=False):
+    for (dataset, model, setting), part in table.groupby(["dataset", "model", "setting"], sort=False):
         percent = part.metric.iloc[0] == "test_acc"
         unit = "test acc %" if percent else "test loss"
         delta = "Δ" if compact else f"Δ {unit}"
@@ -91,7 +108,7 @@ def tuned_rows(table: pd.DataFrame, compact: bool = False) -> list[tuple[str, li
             chosen = row.chosen if isinstance(row.chosen, str) else "not tuned" if row.technique != "none" else "—"
             if compact and isinstance(row.chosen, str):
                 chosen = " ".join(setting.partition("=")[0].rpartition(".")[2] + "=" + setting.partition("=")[2]
-                                  for setting in chosen.split())  # 'strength=0.003' 
+                                  for setting in chosen.split())  # 'strength=0.003'
             tuned = isinstance(row.chosen, str)
             cells.append([
                 row.technique,
@@ -108,7 +125,8 @@ def tuned_rows(table: pd.DataFrame, compact: bool = False) -> list[tuple[str, li
         if compact:  # 80 columns: the Δs (and every interval) stay in leaderboard_tuned.md
             keep = [i for i, name in enumerate(header) if name != delta]
             header, cells = [header[i] for i in keep], [[line[i] for i in keep] for line in cells]
-        out.append((f"dataset={dataset} model={model} seeds={part.seeds.iloc[0]}", header, cells))
+        title = f"dataset={dataset} model={model}" + (f" {setting}" if setting else "")
+        out.append((f"{title} seeds={part.seeds.iloc[0]}", header, cells))
     return out
 
 
@@ -116,20 +134,20 @@ TUNED_NOTES = ("Every number here is on the seeds in the title: those the tuned 
                "no part in choosing. Default: the technique at its conf/ default (the default point of the grid "
                "it was tuned on). Tuned: the grid value with the best mean validation metric over the selection "
                "seeds; test metrics never reach the choice. Mean ± 95% CI over those seeds (n); Δ: paired "
-               "with the `none` baseline on them. Rank: among these techniques and `none` (1 = best "
+               "with the `none` baseline on them (a diverged run is left out of its row: its n says so). Rank: among these techniques and `none` (1 = best "
                "test metric), by default rows, then with each tuned row in place of its default; ↑/↓ a "
                "technique that moved.")
 
 
-def tuned_markdown(table: pd.DataFrame) -> str:
+def tuned_markdown(table: pd.DataFrame, notes: list[str]) -> str:
     text = "# Tuned on validation vs default\n"
     for title, header, cells in tuned_rows(table):
         text += f"\n## {title}\n\n| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n"
         text += "".join("| " + " | ".join(c.replace("|", "\\|") for c in line) + " |\n" for line in cells)
-    return text + "\n" + TUNED_NOTES + "\n"
+    return text + "\n" + TUNED_NOTES + "\n" + "".join(f"\n- {note}" for note in notes) + ("\n" if notes else "")
 
 
-def print_tuned(console, table: pd.DataFrame) -> None:
+def print_tuned(console, table: pd.DataFrame, notes: list[str]) -> None:
     from rich.table import Table
     from rich.text import Text
 
@@ -144,3 +162,5 @@ def print_tuned(console, table: pd.DataFrame) -> None:
         for line in cells:
             grid.add_row(*map(Text, line))
         console.print(grid)
+    for note in notes:
+        console.print(Text(note, style="yellow"))

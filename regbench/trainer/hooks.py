@@ -37,7 +37,7 @@ class Grid:
     """A knob's values across a population trained as a grid (regbench.experiment): `values[g]` is the
     value of grid point g, whose members are the g-th equal share of the population (point-major).
     `bind` turns it into a (P,) tensor, so a hook computes with it as with the number."""
-    values: tuple[float, ...]
+    values: tuple[float | int, ...]
 
     def per_member(self, population: int, device: torch.device) -> torch.Tensor:
         assert population % len(self.values) == 0, "a grid point's members are an equal share of P"
