@@ -249,10 +249,10 @@ def grid_rows(epochs: int, device: torch.device, values: list[float], seeds: int
     listed = ",".join(map(str, values))
     common = ["-m", "regularizer=l2", f"replicates={seeds}", f"trainer.epochs={epochs}", f"device={device.type}",
               "progress=false"]
-    ways = [("one job, the grid in its population", 1, [f"regularizer.l2.strength=[{listed}]", f"threads={threads}"]),
-            ("a job per value, one after another", len(values), [f"regularizer.l2.strength={listed}",
+    ways = [("grid in one job", 1, [f"regularizer.l2.strength=[{listed}]", f"threads={threads}"]),
+            ("a job per value", len(values), [f"regularizer.l2.strength={listed}",
                                                                  f"threads={threads}"]),
-            (f"a job per value, {threads} at a time (joblib)", len(values),
+            (f"a job per value, joblib x{threads}", len(values),
              [f"regularizer.l2.strength={listed}", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={threads}",
               "threads=1"])]
     rows = []
@@ -309,7 +309,7 @@ def print_tables(result: dict, techniques: list[str]) -> None:
         table = Table(title=f"a grid of {len(grid[0]['values'])} l2 strengths x {grid[0]['seeds']} seeds, "
                             "whole sweeps (-m, leaderboard and report included)")
         for column in ("how", "jobs", "models", "wall s", "this ÷ one job", "peak MiB"):
-            table.add_column(column, justify="right")
+            table.add_column(column, justify="left" if column == "how" else "right")
         for row in grid:
             table.add_row(row["name"], str(row["jobs"]), str(row["models"]), f"{row['wall_seconds']:.2f}",
                           f"{row['over_grid']:.1f}×", f"{row['peak_rss_bytes'] / 2 ** 20:.0f}")
