@@ -157,13 +157,23 @@ def show(value: Any) -> str:
 
 def differences(cfg: Mapping | DictConfig) -> dict[str, Any]:
     """{dotted key: value before interpolation} where the config differs from the conf/ defaults of its
-    dataset, model and techniques (names left out)."""
+    dataset, model and techniques (names left out). A default that interpolates counts as the same
+    setting when it is written out: grad_penalty's strength 0.0125 at lr 0.05 is its default lr/4."""
     raw = _strip(_top_level(cfg, resolve=False))
     dataset, model = raw["dataset"].get("name"), raw["model"].get("name")
     defaults = flatten(_strip(conf_defaults(dataset, model, list(raw["regularizer"]))))
+
+    def same(key: str, value: Any) -> bool:
+        if key not in defaults:
+            return False
+        if canonical(defaults[key]) == canonical(value):
+            return True
+        interpolated = isinstance(defaults[key], str) and "${" in defaults[key]
+        return interpolated and OmegaConf.is_config(cfg) and at_defaults(cfg, [key])
+
     return {key: value for key, value in sorted(flatten(raw).items())
             if not (key in ("dataset.name", "model.name") or (key.startswith("regularizer.") and key.endswith(".name")))
-            and not (key in defaults and canonical(defaults[key]) == canonical(value))}
+            and not same(key, value)}
 
 
 def at_defaults(cfg: DictConfig, keys: list[str]) -> bool:

@@ -86,6 +86,13 @@ def test_labels_show_the_resolved_difference_from_conf_defaults(make_cfg):
     # the interpolated strength follows lr: only lr differs from the defaults
     follows = identity.labels(make_cfg("regularizer=grad_penalty", "trainer.lr=0.1", smoke=False))
     assert follows["setting"] == "trainer.lr=0.1"
+    # written out, the default value is still the default (a grid's default point), at its own lr only
+    written = identity.labels(make_cfg("regularizer=grad_penalty", "regularizer.grad_penalty.strength=0.0125",
+                                       smoke=False))
+    assert written["setting"] == ""
+    elsewhere = identity.labels(make_cfg("regularizer=grad_penalty", "regularizer.grad_penalty.strength=0.0125",
+                                         "trainer.lr=0.1", smoke=False))
+    assert elsewhere["setting"] == "regularizer.grad_penalty.strength=0.0125 trainer.lr=0.1"
 
 
 def test_a_technique_is_selected_by_its_own_name(make_cfg):
