@@ -226,3 +226,14 @@ def test_the_tuned_suite_runs_end_to_end(tmp_path):
     # 3 seeds: none 3 + dropout 5 x 3 + ensemble 5 members x 3
     assert "trained 33 networks (7 results) in" in result.stdout
     assert all(len(line) <= 80 for line in result.stdout.splitlines() if "│" in line)
+
+
+def test_the_report_page_carries_the_tuned_comparison(tuned_job, tmp_path):
+    from regbench.report.page import build_report
+
+    build_report([tmp_path], out_dir=tmp_path / "out")
+    page = (tmp_path / "out" / "report.md").read_text()
+    section = page.split("## Tuned on validation vs default")[1].split("## Pictures")[0]
+    chosen = tuned_job[0]["tuned"]["tuned"]["chosen"]["regularizer.l2.strength"]
+    assert f"| l2 |" in section and f"regularizer.l2.strength={chosen}" in section and "seeds=2 3" in section
+    assert "<h2>Tuned on validation vs default</h2>" in (tmp_path / "out" / "report.html").read_text()

@@ -18,6 +18,7 @@ from regbench.report.collect import NOT_APPLICABLE, BadFile, collect, find_metri
 from regbench.report.plots import PLOT_DIR, Picture, draw_all
 from regbench.report.summarize import summarize
 from regbench.report.table import NOTES, display_rows, markdown
+from regbench.report.tuned import TUNED_NOTES, tuned_rows, tuned_table
 from regbench.results import write_atomic
 
 TITLE = "regbench report"
@@ -95,19 +96,34 @@ def build_report(dirs: Iterable[Path | str], out_dir: Path | str | None = None) 
     board = summarize(found.runs)
     if board.empty:
         raise ValueError(f"no completed run under {', '.join(map(str, dirs))}")
+    tuned = tuned_table(found.runs, board)
     board = board[board.shown]  # a tuned grid: its default and tuned rows (leaderboard.csv has the rest)
     pictures = draw_all(board, found.runs, out / PLOT_DIR)
     ran = jobs(dirs)
-    md = page_markdown(board, found.unfinished, pictures, ran, out)
+    md = page_markdown(board, found.unfinished, pictures, ran, out, tuned)
     write_atomic(out / "report.md", md)
-    write_atomic(out / "report.html", page_html(board, found.unfinished, pictures, ran))
+    write_atomic(out / "report.html", page_html(board, found.unfinished, pictures, ran, tuned))
     return [out / "report.md", out / "report.html", *[p.path for p in pictures]]
 
 
+def tuned_sections(tuned: tuple[pd.DataFrame, list[str]]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The tuned-vs-default tables (regbench.report.tuned) of a board with tuned rows; [] without."""
+    table, _ = tuned
+    return tuned_rows(table) if not table.empty else []
+
+
 def page_markdown(board: pd.DataFrame, unfinished: list[dict], pictures: list[Picture], ran: list[Job],
-                  out: Path) -> str:
+                  out: Path, tuned: tuple[pd.DataFrame, list[str]] | None = None) -> str:
     lines = [f"# {TITLE}", "", "## What was run", "", *what_was_run(ran), "",
-             "## Leaderboard", "", markdown(board, []).rstrip(), "", "## Pictures", ""]
+             "## Leaderboard", "", markdown(board, []).rstrip(), ""]
+    sections = tuned_sections(tuned) if tuned is not None else []
+    if sections:
+        lines += ["## Tuned on validation vs default", ""]
+        for title, header, cells in sections:
+            lines += [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells] + [""]
+        lines += [TUNED_NOTES, *[f"- {note}" for note in tuned[1]], ""]
+    lines += ["## Pictures", ""]
     for picture in pictures:
         link = picture.path.relative_to(out).as_posix() if picture.path.is_relative_to(out) else str(picture.path)
         lines += [f"### {picture.title}", "", f"![{picture.title}]({link})", "", picture.caption + ".", ""]
@@ -156,13 +172,20 @@ text-align:left}th{background:#f3f3f3}code{font-size:12px}img{max-width:100%;bor
 figcaption{font-size:13px;color:#555}"""
 
 
-def page_html(board: pd.DataFrame, unfinished: list[dict], pictures: list[Picture], ran: list[Job]) -> str:
+def page_html(board: pd.DataFrame, unfinished: list[dict], pictures: list[Picture], ran: list[Job],
+              tuned: tuple[pd.DataFrame, list[str]] | None = None) -> str:
     header, cells, _ = display_rows(board)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{TITLE}</title>",
              f"<style>{STYLE}</style></head><body><h1>{TITLE}</h1>",
              "<h2>What was run</h2>", md_table_lines(what_was_run(ran)),
-             "<h2>Leaderboard</h2>", html_table(header, cells), f"<p>{md_inline(NOTES)}</p>",
-             "<h2>Pictures</h2>"]
+             "<h2>Leaderboard</h2>", html_table(header, cells), f"<p>{md_inline(NOTES)}</p>"]
+    sections = tuned_sections(tuned) if tuned is not None else []
+    if sections:
+        parts.append("<h2>Tuned on validation vs default</h2>")
+        for title, tuned_header, tuned_cells in sections:
+            parts += [f"<h3>{html.escape(title)}</h3>", html_table(tuned_header, tuned_cells)]
+        parts += [f"<p>{md_inline(TUNED_NOTES)}</p>", *[f"<p>{md_inline(note)}</p>" for note in tuned[1]]]
+    parts.append("<h2>Pictures</h2>")
     for picture in pictures:
         data = base64.b64encode(picture.path.read_bytes()).decode()
         parts.append(f"<figure><h3>{html.escape(picture.title)}</h3>"
