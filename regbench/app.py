@@ -25,7 +25,7 @@ from regbench import identity, jobs, plugins, progress, tuning
 from regbench.config import CONF_DIR, ConfigError, check_choice
 from regbench.experiment import Experiment, PointResult, grid_points, job_record, run_job
 from regbench.trainer.hooks import NotApplicable
-from regbench.results import write_csv, write_json, write_npz
+from regbench.results import write_atomic, write_csv, write_json, write_npz
 
 log = logging.getLogger("regbench")
 PROGRESS = ("auto", True, False)
@@ -169,8 +169,10 @@ def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool
 
 def write_tuned(experiment: Experiment, summary: dict, target: Path, setting: str) -> dict | None:
     """A grid job's tuned result (regbench.tuning), from its points' records, into its own subdir of the
-    job's dir; written again on every run of the job (it only reads the points). None, and nothing
-    written, while a point has no finished result, or when the technique does not apply to the data."""
+    job's dir; written again on every run of the job (it only reads the points). The chosen value's
+    curves.csv (and predictions.npz) go beside it: the pictures read the tuned row's seeds from them.
+    None, and nothing written, while a point has no finished result, or when the technique does not
+    apply to the data."""
     points = summary["points"]
     if all(point["status"] == "not_applicable" for point in points):
         return None
@@ -181,6 +183,11 @@ def write_tuned(experiment: Experiment, summary: dict, target: Path, setting: st
     record = tuning.tuned_record(summary, points, experiment.grid, experiment.selection_seeds, setting)
     seeds = record["seeds"]
     directory = target / f"{record['technique']}-tuned-{record['config_hash'][:8]}-s{seeds[0]}-{seeds[-1]}"
+    if record["status"] != "failed":
+        chosen = next(point for point in points if point["config_hash"] == record["tuned"]["chosen_hash"])
+        for name in ("curves.csv", "predictions.npz"):
+            if (Path(chosen["job_dir"]) / name).exists():
+                write_atomic(directory / name, (Path(chosen["job_dir"]) / name).read_bytes())
     write_json(directory / "metrics.json", record)
     if record["status"] == "failed":
         log.error("%s: %s", directory.name, record["error"])

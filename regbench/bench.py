@@ -260,7 +260,10 @@ def grid_rows(epochs: int, device: torch.device, values: list[float], seeds: int
         for k, (name, jobs, extra) in enumerate(ways):
             runs = [run_process([sys.executable, "-m", "regbench", *common, *extra,
                                  f"hydra.sweep.dir={scratch}/way{k}-{repeat}"]) for repeat in range(repeats)]
-            rows.append({"name": name, "jobs": jobs, "models": len(values) * seeds,
+            # what the sweep wrote: a result per value, in one job dir (the grid) or one each
+            written = list(Path(scratch, f"way{k}-0").glob("**/metrics.json"))
+            rows.append({"name": name, "jobs": jobs, "models": len(values) * seeds, "results": len(written),
+                         "job_dirs": len({path.relative_to(scratch).parts[1] for path in written}),
                          "wall_seconds": min(wall for wall, _ in runs),
                          "peak_rss_bytes": max(peak for _, peak in runs)})
     for row in rows:

@@ -166,7 +166,8 @@ class Experiment:
         population, point-major; return each point's result, in that order."""
         if self.threads is not None:
             torch.set_num_threads(self.threads)
-        chosen = [self.points[i] for i in (range(len(self.points)) if points is None else points)]
+        every = self.points
+        chosen = every if points is None else [every[i] for i in points]
         self.set_knobs(chosen)
         data = self.dataset.load()
         check_validation(self.selection_seeds, self.grid, len(data.y_val))

@@ -104,10 +104,5 @@ def tuned_record(grid_record: dict, points: list[dict], grid: dict[str, list], s
 
 def point_values(point: dict, grid: dict[str, list]) -> dict:
     """The grid keys' values in a point's resolved config."""
-    values = {}
-    for key in grid:
-        node = point["config"]
-        for part in key.split("."):
-            node = node[part]
-        values[key] = node
-    return values
+    config = identity.flatten(point["config"])
+    return {key: config[key] for key in grid}

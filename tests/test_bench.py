@@ -110,6 +110,8 @@ def test_grid_rows_time_one_grid_job_against_a_job_per_value():
     torch.set_num_threads(1)
     rows = bench.grid_rows(1, torch.device("cpu"), [1e-3, 1e-2], seeds=1, repeats=1)
     assert [(row["jobs"], row["models"]) for row in rows] == [(1, 2), (2, 2), (2, 2)]
+    # each way really trained each value as a result of its own: the grid in one job dir
+    assert [(row["results"], row["job_dirs"]) for row in rows] == [(2, 1), (2, 2), (2, 2)]
     assert "joblib" in rows[2]["name"]
     for row in rows:   # each a real sweep that ran (run_process raises on a failed one)
         assert row["wall_seconds"] > 0 and row["peak_rss_bytes"] > 2 ** 20

@@ -76,6 +76,8 @@ def test_a_grid_job_with_selection_writes_the_chosen_value_on_the_other_seeds(tu
     assert on_disk["tuned"]["chosen"] == {"regularizer.l2.strength": (1e-4, 1e-3, 0.3)[best]}
     assert on_disk["tuned"]["chosen_hash"] == chosen["config_hash"] and on_disk["tuned"]["selection_seeds"] == [0, 1]
     assert on_disk["runs"] == [run for run in chosen["runs"] if run["seed"] in (2, 3)]
+    # the chosen value's curves, for the tuned row's pictures (which read its seeds from them)
+    assert (Path(tuned["job_dir"]) / "curves.csv").read_bytes() == (Path(chosen["job_dir"]) / "curves.csv").read_bytes()
     assert on_disk["labels"]["setting"] == f"tuned strength={(1e-4, 1e-3, 0.3)[best]} trainer.epochs=3"
     # the default point (1e-3) is marked, so the tuned table puts the two side by side
     assert [point["grid"]["default"] for point in record["points"]] == [False, True, False]

@@ -7,7 +7,6 @@ config (a single run, each worker of a parallel launcher), and those must not pa
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any, Iterable
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from regbench.jobs import read_record
 from regbench.progress import clock
 from regbench.report import TITLE
 from regbench.results import write_atomic
@@ -104,11 +104,8 @@ def budget(sweep_dir: Path, started: float) -> tuple[int, int]:
     written since then counts its runs, an ensemble's run its members; results a rerun skipped do not."""
     networks = results = 0
     for path in sweep_dir.glob("**/metrics.json"):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        finished = record.get("finished_at") if isinstance(record, dict) else None
+        record = read_record(path) or {}
+        finished = record.get("finished_at")
         if not isinstance(finished, (int, float)) or finished < started:
             continue
         results += 1

@@ -18,7 +18,7 @@ from regbench.report.collect import NOT_APPLICABLE, BadFile, collect, find_metri
 from regbench.report.plots import PLOT_DIR, Picture, draw_all
 from regbench.report.summarize import summarize
 from regbench.report.table import NOTES, display_rows, markdown
-from regbench.report.tuned import TUNED_NOTES, tuned_rows, tuned_table
+from regbench.report.tuned import TUNED_NOTES, tuned_markdown, tuned_rows, tuned_table
 from regbench.results import write_atomic
 
 TITLE = "regbench report"
@@ -106,23 +106,12 @@ def build_report(dirs: Iterable[Path | str], out_dir: Path | str | None = None) 
     return [out / "report.md", out / "report.html", *[p.path for p in pictures]]
 
 
-def tuned_sections(tuned: tuple[pd.DataFrame, list[str]]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """The tuned-vs-default tables (regbench.report.tuned) of a board with tuned rows; [] without."""
-    table, _ = tuned
-    return tuned_rows(table) if not table.empty else []
-
-
 def page_markdown(board: pd.DataFrame, unfinished: list[dict], pictures: list[Picture], ran: list[Job],
                   out: Path, tuned: tuple[pd.DataFrame, list[str]] | None = None) -> str:
     lines = [f"# {TITLE}", "", "## What was run", "", *what_was_run(ran), "",
              "## Leaderboard", "", markdown(board, []).rstrip(), ""]
-    sections = tuned_sections(tuned) if tuned is not None else []
-    if sections:
-        lines += ["## Tuned on validation vs default", ""]
-        for title, header, cells in sections:
-            lines += [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells] + [""]
-        lines += [TUNED_NOTES, *[f"- {note}" for note in tuned[1]], ""]
+    if tuned is not None and not tuned[0].empty:
+        lines += [tuned_markdown(*tuned, level=2)]
     lines += ["## Pictures", ""]
     for picture in pictures:
         link = picture.path.relative_to(out).as_posix() if picture.path.is_relative_to(out) else str(picture.path)
@@ -179,10 +168,9 @@ def page_html(board: pd.DataFrame, unfinished: list[dict], pictures: list[Pictur
              f"<style>{STYLE}</style></head><body><h1>{TITLE}</h1>",
              "<h2>What was run</h2>", md_table_lines(what_was_run(ran)),
              "<h2>Leaderboard</h2>", html_table(header, cells), f"<p>{md_inline(NOTES)}</p>"]
-    sections = tuned_sections(tuned) if tuned is not None else []
-    if sections:
+    if tuned is not None and not tuned[0].empty:
         parts.append("<h2>Tuned on validation vs default</h2>")
-        for title, tuned_header, tuned_cells in sections:
+        for title, tuned_header, tuned_cells in tuned_rows(tuned[0]):
             parts += [f"<h3>{html.escape(title)}</h3>", html_table(tuned_header, tuned_cells)]
         parts += [f"<p>{md_inline(TUNED_NOTES)}</p>", *[f"<p>{md_inline(note)}</p>" for note in tuned[1]]]
     parts.append("<h2>Pictures</h2>")

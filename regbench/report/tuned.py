@@ -139,10 +139,11 @@ TUNED_NOTES = ("Every number here is on the seeds in the title: those the tuned 
                "technique that moved.")
 
 
-def tuned_markdown(table: pd.DataFrame, notes: list[str]) -> str:
-    text = "# Tuned on validation vs default\n"
+def tuned_markdown(table: pd.DataFrame, notes: list[str], level: int = 1) -> str:
+    """leaderboard_tuned.md; `level` 2 makes it a section of a page (the report)."""
+    text = "#" * level + " Tuned on validation vs default\n"
     for title, header, cells in tuned_rows(table):
-        text += f"\n## {title}\n\n| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n"
+        text += f"\n{'#' * (level + 1)} {title}\n\n| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n"
         text += "".join("| " + " | ".join(c.replace("|", "\\|") for c in line) + " |\n" for line in cells)
     return text + "\n" + TUNED_NOTES + "\n" + "".join(f"\n- {note}" for note in notes) + ("\n" if notes else "")
 
