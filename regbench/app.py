@@ -74,8 +74,6 @@ def point_configs(cfg: DictConfig, grid: dict[str, list],
                   overrides: list[str]) -> list[tuple[DictConfig, list[str]]]:
     """(config, overrides) of each grid point: the grid's lists replaced by the point's values, so that
     each point is the config (and the command) of the job that would train that value alone."""
-    if not grid:
-        return [(cfg, list(overrides))]
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parsed = OverridesParser.create().parse_overrides(list(overrides))
@@ -130,7 +128,7 @@ def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool
         if experiment.threads is None:  # never jobs × threads > cores (an explicit threads=N wins)
             experiment.threads = jobs.job_threads(launcher, multirun)
         record = job_record(cfg, overrides)
-        configs = point_configs(cfg, experiment.grid, overrides)
+        configs = point_configs(cfg, experiment.grid, overrides) if experiment.grid else []
         point_records = [job_record(point_cfg, point_overrides) for point_cfg, point_overrides in configs]
     except ConfigError as error:
         if not multirun:

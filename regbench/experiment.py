@@ -175,14 +175,15 @@ class Experiment:
                                   self.device, on_epoch=on_epoch)
         rows, R = run_rows(result), len(self.seeds)
         arrays = function_arrays(data, result)
+        curves: list[list[dict]] = [[] for _ in chosen]
+        for row in result.curves:  # `row` indexes the population's replicates, point-major
+            curves[row.pop("row") // R].append(row)
         results = []
         for g in range(len(chosen)):
             share = slice(g * R, (g + 1) * R)
-            curves = [{k: v for k, v in row.items() if k != "row"} for row in result.curves
-                      if g * R <= row["row"] < (g + 1) * R]
             predictions = None if arrays is None else {
                 **arrays, "predictions": arrays["predictions"][share], "seeds": arrays["seeds"][share]}
-            results.append(PointResult(rows[share], curves, predictions))
+            results.append(PointResult(rows[share], curves[g], predictions))
         return results
 
     def set_knobs(self, points: list[dict[str, Any]]) -> None:

@@ -58,7 +58,10 @@ def test_each_value_in_a_grid_equals_its_own_job(make_cfg, knob):
         assert not alone.grid
         (own,) = alone.run()
         assert_same_runs(together[g].runs, own.runs)
-        assert [row["seed"] for row in together[g].curves] == [row["seed"] for row in own.curves]
+        assert [(row["epoch"], row["seed"]) for row in together[g].curves] == \
+            [(row["epoch"], row["seed"]) for row in own.curves]
+        for mine, theirs in zip(together[g].curves, own.curves):   # each value's curves, not another's
+            assert mine["train_loss"] == pytest.approx(theirs["train_loss"], rel=1e-4, abs=1e-5)
     # the two values really differ (early stopping: in the epochs run), so a grid that gave every member
     # the first value would fail above
     assert [[run[key] for key in METRICS] for run in together[0].runs] != \

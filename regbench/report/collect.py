@@ -11,6 +11,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from regbench.identity import show
+
 FINISHED = ("completed", "diverged")  # jobs whose runs count (`diverged`: some of its runs did)
 UNFINISHED = ("failed", "interrupted", "running")
 # a technique that has no meaning for the data (label smoothing on regression): listed, neither a row nor
@@ -137,8 +139,6 @@ def check(record: Any) -> None:
 
 def tuning_fields(record: dict) -> dict[str, Any]:
     """The TUNING columns of a record's runs (None where it is neither a grid point nor a tuned result)."""
-    from regbench.identity import show
-
     grid, tuned = record.get("grid") or {}, record.get("tuned") or {}
     chosen = tuned.get("chosen")
     return {"grid": grid.get("config_hash"), "grid_default": bool(grid.get("default")),

@@ -197,8 +197,9 @@ def print_table(board: pd.DataFrame, unfinished: list[dict]) -> None:
 
     console = terminal()
     print_board(console, board[board.shown])
-    if hidden_note(board):
-        console.print(Text(hidden_note(board)))
+    note = hidden_note(board)
+    if note:
+        console.print(Text(note))
     print_unfinished(unfinished)
 
 
