@@ -1,6 +1,7 @@
 """Divergence follows the reported weights; members that stopped (non-finite loss, early stopping) stay put."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -95,3 +96,32 @@ def test_a_replicate_is_diverged_when_any_member_of_its_ensemble_is(make_cfg):
     result = train(make_cfg, [Poison(member=3, start=2)], "trainer.epochs=3", "replicates=2",
                    "regularizer=ensemble", "regularizer.ensemble.members=2")
     assert result.diverged.tolist() == [False, True] and result.diverged_epoch.tolist() == [0, 2]
+
+
+def with_overflowing_row(data, split: str):
+    """`data` with the first input of `split` scaled to near float32's maximum: every network's outputs
+    on that row overflow (inf, then NaN), so that split's loss is non-finite and the others are not."""
+    x = getattr(data, f"x_{split}").clone()
+    x[0] = 3e38
+    return dataclasses.replace(data, **{f"x_{split}": x})
+
+
+def train_with_overflowing_row(make_cfg, split: str):
+    experiment = Experiment.from_config(make_cfg("trainer.epochs=2", "replicates=2"))
+    data = with_overflowing_row(experiment.dataset.load(), split)
+    return train_population(experiment.model, data, experiment.trainer, experiment.regularizers,
+                            experiment.seeds, CPU)
+
+
+@pytest.mark.parametrize("split, diverged", [("test", False), ("val", True)])
+def test_divergence_is_decided_by_training_and_validation_losses_never_the_test_loss(make_cfg, split, diverged):
+    result = train_with_overflowing_row(make_cfg, split)
+    nonfinite = {key for key, value in result.final.items() if not torch.isfinite(value).all()}
+    assert f"{split}_loss" in nonfinite and all(key.startswith(split) for key in nonfinite), nonfinite
+    assert result.diverged.tolist() == [diverged] * 2
+    assert result.diverged_epoch.tolist() == [0, 0]                # training itself never blew up
+
+
+def test_an_overflowing_training_row_is_a_divergence(make_cfg):
+    result = train_with_overflowing_row(make_cfg, "train")
+    assert result.diverged.tolist() == [True, True] and result.diverged_epoch.tolist() == [1, 1]

@@ -36,6 +36,7 @@ from regbench.trainer.streams import Member, Streams, as_members, derive_seed
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine")
 SPLITS = ("train", "val", "test")
+DIVERGENCE_SPLITS = ("train", "val")   # a run's divergence is decided without the test split
 SGD_MOMENTUM = 0.9  # trainer.momentum=null with sgd: the UDL 8.1 setting
 
 
@@ -100,8 +101,10 @@ class TrainResult:
     test_predictions: (R, n_test) the reported predictor's outputs on the test inputs (the ensemble's
     mean with ensembles), kept only for regression with one input and one output (the 1-D pictures).
 
-    diverged: (R,) bool, a loss of the reported weights (`final`, after every hook's `finalize`) is
-    non-finite on some split. diverged_epoch: (R,) long, the first epoch in which a member's training
+    diverged: (R,) bool, the reported weights (`final`, after every hook's `finalize`) give a non-finite
+    training or validation loss. Never the test loss: which seeds count would otherwise depend on the
+    test set (a test input that overflows a network is a finding about the test set, reported in
+    `test_loss`, not a failure to train). diverged_epoch: (R,) long, the first epoch in which a member's training
     loss (a batch's, or the evaluated one) was non-finite; 0 where it never was.
     """
     seeds: list[int]
@@ -468,8 +471,9 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
     if len(data.y_val):
         history = torch.stack(val_history)  # (evaluations, R)
         best_epoch = torch.tensor(eval_epochs)[torch.nan_to_num(history, nan=math.inf).argmin(0).cpu()]
-    # diverged follows the reported weights: a member stopped before it blew up reports finite ones
-    reported = torch.stack([final[f"{split}_loss"] for split in SPLITS if len(getattr(data, f"y_{split}"))])
+    # diverged follows the reported weights (a member stopped before it blew up reports finite ones) and
+    # reads only what training may read: the test split never decides which seeds count
+    reported = torch.stack([final[f"{split}_loss"] for split in DIVERGENCE_SPLITS if len(getattr(data, f"y_{split}"))])
     return TrainResult(seeds=list(seeds), members=M, final=final, member_final=member_final,
                        best_epoch=best_epoch, epochs=by_replicate(epochs_run, M).max(1).values,
                        diverged=~torch.isfinite(reported).all(0),
