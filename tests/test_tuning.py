@@ -96,18 +96,26 @@ def _point_cfg(cfg, value):
 def test_test_metrics_never_reach_the_choice(tuned_job):
     record, _ = tuned_job
     grid = {"regularizer.l2.strength": [1e-4, 1e-3, 0.3]}
+    chosen_hash = record["tuned"]["tuned"]["chosen_hash"]
     chosen = record["tuned"]["tuned"]["chosen"]
     scrambled = copy.deepcopy(record["points"])
-    for i, point in enumerate(scrambled):   # make every other point the best on test, train and gap
+    for point in scrambled:   # make every other point the best on test, train and gap
+        better = point["config_hash"] != chosen_hash
         for run in point["runs"]:
-            better = point["config_hash"] != record["tuned"]["tuned"]["chosen_hash"]
             run.update(test_acc=float(better), train_acc=float(better), test_loss=float(not better),
                        gap_acc=0.0, train_loss=float(not better))
     assert tuning.tuned_record(record, scrambled, grid, 2, "")["tuned"]["chosen"] == chosen
-    # while the validation metric does decide: make the first point the best there
-    for run in scrambled[0]["runs"]:
-        run["val_acc"] = 1.0
-    assert tuning.tuned_record(record, scrambled, grid, 2, "")["tuned"]["chosen"] == {"regularizer.l2.strength": 1e-4}
+    # while validation on the selection seeds (0 and 1) does decide, and on the reporting seeds does not
+    first, second = [i for i, point in enumerate(scrambled) if point["config_hash"] != chosen_hash]
+    for run in scrambled[first]["runs"]:
+        if run["seed"] in (2, 3):
+            run["val_acc"] = 1.0
+    assert tuning.tuned_record(record, scrambled, grid, 2, "")["tuned"]["chosen"] == chosen
+    for run in scrambled[second]["runs"]:
+        if run["seed"] in (0, 1):
+            run["val_acc"] = 1.0
+    moved = {"regularizer.l2.strength": grid["regularizer.l2.strength"][second]}
+    assert moved != chosen and tuning.tuned_record(record, scrambled, grid, 2, "")["tuned"]["chosen"] == moved
 
 
 def test_selection_must_leave_seeds_to_report_on(make_cfg):
