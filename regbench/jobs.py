@@ -3,12 +3,22 @@
 A job dir holds at most one result (metrics.json), and that result names its identity (config hash and
 seeds). Running a job again where its completed result lies does nothing unless `force=true`; a job
 whose dir holds another identity's result writes beside it instead of over it; a job whose twin is
-running right now (two jobs of one sweep that compute the same thing) is not started twice. The claim
-that says "running" is a file created with O_EXCL, so two processes cannot both take a dir.
+running right now (two jobs of one sweep that compute the same thing) is not started twice.
 `job_threads` shares the cores among the jobs a parallel launcher runs at once.
+
+The claim that says "running" is the file .regbench-claim naming its holder's host and pid. It is made
+whole under a name of its own and then hard-linked to that name, which is atomic and fails when a claim
+is there: no process sees a claim without its holder, and two cannot both take a dir. A claim whose
+holder is gone is removed only by a process that holds the claim file's flock and sees it still in
+place; its holder releases it the same way. This holds among the processes of one host, on a local
+filesystem and on NFS (v3 and later: link is atomic on the server, flock becomes an NFS lock); the
+filesystem must support hard links and flock. It does not hold across hosts: `alive` cannot see a
+process on another host and counts it as gone, so a rerun on another host takes over the dir of a job
+still running elsewhere, and both write into it.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -16,7 +26,7 @@ import signal
 import socket
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -88,35 +98,110 @@ def claim(directory: Path) -> Iterator[dict | None]:
     """Hold `directory` for this process while the block runs; yields None when taken, else the live
     holder ({'host', 'pid'}) of a claim made by another running process (then nothing is held).
 
-    A claim left by a process that died (kill -9) is taken over.
+    A claim left by a process that is gone (kill -9; on another host: see the module docstring) is
+    taken over. A dir this call made is removed again if it is empty when the block ends.
     """
     created = not directory.exists()
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / CLAIM
-    mine = {"host": socket.gethostname(), "pid": os.getpid()}
-    for _ in range(2):
+    for _ in range(100):
+        directory.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                holder = json.loads(path.read_text())
-            except (OSError, ValueError):
-                holder = {}
-            if alive(holder.get("host"), holder.get("pid")):
-                yield holder
-                return
-            path.unlink(missing_ok=True)  # stale: its process is gone
+            fd = publish(path)
+        except FileNotFoundError:  # its last holder removed the dir as we came: make it again
+            created = True
             continue
-        with os.fdopen(fd, "w") as handle:
-            json.dump(mine, handle)
-        try:
-            yield None
-        finally:
-            path.unlink(missing_ok=True)
-            if created and not any(directory.iterdir()):  # a job that wrote nothing leaves no dir
+        if fd is not None:
+            break
+        holder = remove_if_stale(path)
+        if holder is not None:
+            yield holder
+            return
+    else:
+        raise RuntimeError(f"could not claim {directory}: other processes keep taking it")
+    try:
+        yield None
+    finally:
+        release(path, fd)
+        if created:
+            with suppress(OSError):  # not empty: the job wrote into it, or another process claimed it
                 directory.rmdir()
-        return
-    raise RuntimeError(f"could not claim {directory}: another process keeps taking it")
+
+
+def publish(path: Path) -> int | None:
+    """Put this process's claim at `path`: returns an fd of the claim file, or None when a claim is there.
+
+    The holder is written under a name of its own first, then linked to `path`: a link is atomic and
+    fails when `path` exists, so no process sees a claim without its holder or two claims at once.
+    """
+    temp = path.with_name(f"{path.name}.{socket.gethostname()}.{os.getpid()}.{os.urandom(4).hex()}")
+    fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+    try:
+        os.write(fd, json.dumps({"host": socket.gethostname(), "pid": os.getpid()}).encode())
+        os.link(temp, path)
+        return fd
+    except FileExistsError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    finally:
+        temp.unlink()
+
+
+def remove_if_stale(path: Path) -> dict | None:
+    """The live holder of the claim at `path`; None when there is none now (its holder was gone: then
+    the claim is removed, and the caller races for the dir again)."""
+    try:
+        fd = os.open(path, os.O_RDWR)  # for writing: NFS locks only a file open for writing
+    except FileNotFoundError:
+        return None
+    try:
+        with locked(fd):
+            if not still_at(path, fd):  # released or taken over while we waited for the lock
+                return None
+            try:
+                holder = json.loads(os.pread(fd, 1 << 16, 0))
+            except ValueError:
+                holder = {}
+            if isinstance(holder, dict) and alive(holder.get("host"), holder.get("pid")):
+                return holder
+            path.unlink()
+            return None
+    finally:
+        os.close(fd)
+
+
+def release(path: Path, fd: int) -> None:
+    """Remove this process's claim, if it is still the one at `path` (a process that took this one for
+    dead, on another host, may have taken it over)."""
+    try:
+        with locked(fd):
+            if still_at(path, fd):
+                path.unlink()
+    finally:
+        os.close(fd)
+
+
+def still_at(path: Path, fd: int) -> bool:
+    """Whether the file open as `fd` is the one at `path` (a removed file keeps its inode while open)."""
+    try:
+        there = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (there.st_dev, there.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+@contextmanager
+def locked(fd: int) -> Iterator[None]:
+    """An exclusive lock on the open file `fd` while the block runs: a claim file is removed only by
+    the process that holds its lock and sees it still in place."""
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def mark_dead_jobs_interrupted(root: Path) -> int:
