@@ -147,15 +147,53 @@ def test_settings_reject_bad_schedule():
         TrainerSettings(lr_schedule="warmup")
 
 
-def test_steps_fix_the_number_of_optimizer_steps_across_batch_sizes():
-    assert TrainerSettings(steps=100, batch_size=None).epochs_for(3600) == 100
-    assert TrainerSettings(steps=100, batch_size=100).epochs_for(3600) == 3   # 36 steps an epoch
-    assert TrainerSettings(steps=None, epochs=7).epochs_for(3600) == 7
+def test_steps_plan_whole_epochs_and_a_cut_last_one():
+    assert TrainerSettings(steps=100, batch_size=None).epoch_plan(3600) == (100, 1)
+    assert TrainerSettings(steps=100, batch_size=100).epoch_plan(3600) == (3, 28)   # 36 steps an epoch
+    assert TrainerSettings(steps=6000, batch_size=10).epoch_plan(3600) == (17, 240)
+    assert TrainerSettings(steps=72, batch_size=100).epoch_plan(3600) == (2, 36)
+    assert TrainerSettings(steps=None, epochs=7, batch_size=150).epoch_plan(500) == (7, 4)
 
 
-def test_steps_setting_runs_that_many_epochs(make_cfg):
-    result = train(make_cfg, [0], "trainer.steps=12", "trainer.batch_size=250")  # 2 steps an epoch
-    assert int(result.epochs[0]) == 6
+@dataclass
+class CountSteps(Regularizer):
+    """Test-only: counts optimizer steps (after_step runs once after each) and keeps the parameters
+    after each step."""
+    name = "count_steps"
+    technique = False
+    after: list[dict[str, torch.Tensor]] = field(default_factory=list, init=False)
+
+    def after_step(self, params, lr):
+        self.after.append({name: value.detach().clone() for name, value in params.items()})
+
+
+def train_counting(make_cfg, *overrides):
+    experiment = Experiment.from_config(make_cfg("trainer.lr_schedule=none", *overrides))
+    data = experiment.dataset.load()
+    assert len(data.y_train) == 500   # the smoke preset
+    counter = CountSteps()
+    result = train_population(experiment.model, data, experiment.trainer, [*experiment.regularizers, counter],
+                              [0, 1], CPU)
+    return result, counter.after
+
+
+# 500 training rows: batch 100 divides them (5 steps an epoch), 150 does not (4: 150, 150, 150, 50)
+@pytest.mark.parametrize("batch_size, steps, epochs", [(100, 12, 3), (100, 10, 2), (150, 10, 3), (150, 3, 1),
+                                                       ("null", 4, 4)])
+def test_steps_takes_exactly_that_many_optimizer_steps(make_cfg, batch_size, steps, epochs):
+    result, after = train_counting(make_cfg, f"trainer.batch_size={batch_size}", f"trainer.steps={steps}")
+    assert len(after) == steps
+    assert result.epochs.tolist() == [epochs] * 2                  # the cut last epoch counts as one
+    assert {row["epoch"] for row in result.curves} >= {epochs}     # measured at the end, as any last epoch
+    for name, value in after[-1].items():                          # the reported weights: the last step's
+        assert torch.equal(result.params[name], value), name
+
+
+def test_a_cut_epoch_runs_the_first_batches_of_its_order(make_cfg):
+    short, _ = train_counting(make_cfg, "trainer.batch_size=150", "trainer.steps=6")
+    _, longer = train_counting(make_cfg, "trainer.batch_size=150", "trainer.steps=8")
+    for name, value in longer[5].items():                          # step 6 of the longer run
+        assert torch.equal(short.params[name], value), name
 
 
 def test_eval_every_and_curve_every_thin_the_measurements_but_not_the_training(make_cfg):

@@ -50,7 +50,7 @@ class TrainerSettings:
     lr_schedule: str = "step"
     lr_step_epochs: int = 10
     lr_gamma: float = 0.5
-    steps: int | None = None  # if set: train for this many optimizer steps instead of `epochs`
+    steps: int | None = None  # if set: exactly this many optimizer steps instead of `epochs` (epoch_plan)
     eval_every: int = 1       # epochs between validation measurements (early stopping, best epoch)
     curve_every: int = 5      # epochs between measurements of every split (curves); the last always
 
@@ -70,15 +70,21 @@ class TrainerSettings:
         check_number("trainer.eval_every", self.eval_every, low=1, integer=True)
         check_number("trainer.curve_every", self.curve_every, low=1, integer=True)
 
-    def epochs_for(self, n_train: int) -> int:
-        """Epochs to run: `epochs`, or enough whole epochs for `steps` optimizer steps.
+    def epoch_plan(self, n_train: int) -> tuple[int, int]:
+        """(epochs to run, batches of the last one). An epoch is one pass over the member's shuffled
+        training rows in ceil(n_train / batch_size) batches, one optimizer step each.
 
-        Fixed steps make batch sizes comparable: full-batch gradient descent takes one step an epoch.
+        With `steps`, exactly that many optimizer steps: ceil(steps / batches an epoch) epochs, the last
+        one cut to the steps left (the first batches of its shuffled order). The cut epoch is an epoch for
+        everything that counts them: the lr schedule (its lr is its epoch's, and cosine anneals over all
+        the epochs, the cut one included), `epochs` reported, evaluation and curves at its end. Fixed
+        steps make batch sizes comparable: full-batch gradient descent takes one step an epoch.
         """
+        batches = math.ceil(n_train / (self.batch_size or n_train))
         if self.steps is None:
-            return self.epochs
-        steps_per_epoch = math.ceil(n_train / (self.batch_size or n_train))
-        return math.ceil(self.steps / steps_per_epoch)
+            return self.epochs, batches
+        epochs = math.ceil(self.steps / batches)
+        return epochs, self.steps - (epochs - 1) * batches
 
     def make_optimizer(self, params: list[torch.Tensor]) -> Optimizer:
         momentum = (SGD_MOMENTUM if self.momentum is None else self.momentum) if self.optimizer == "sgd" else 0.0
@@ -384,7 +390,7 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
 
     forward = population_forward(model)
     optimizer = settings.make_optimizer(list(trainable.values()))
-    epochs = settings.epochs_for(N)
+    epochs, last_batches = settings.epoch_plan(N)
     # rows of the epoch's order gathered at once (a whole epoch when the population's inputs are small)
     gather_rows = max(B, GATHER_FLOATS // (P * math.prod(data.input_shape)) // B * B)
 
@@ -401,7 +407,8 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
         running = active                                                       # (P,) trains this epoch
         nonfinite = torch.zeros(P, dtype=torch.bool, device=device)
         order = streams.permutation("order", N)                                # (P, N) slots of train
-        for start in range(0, N, B):
+        rows = N if epoch < epochs else min(N, last_batches * B)              # `steps` may cut the last
+        for start in range(0, rows, B):
             if start % gather_rows == 0:
                 slots = order[:, start:start + gather_rows]                    # (P, G)
                 x_block = data.x_train[train.index.gather(1, slots)]           # (P, G, *input)
