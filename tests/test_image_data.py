@@ -237,3 +237,59 @@ def test_a_missing_mnist_file_is_one_line_with_cnn2d_and_augment(tmp_path):
     assert line.startswith(f"regbench: error: dataset=mnist needs {tmp_path}/MNIST/raw/t10k-labels-idx1-ubyte[.gz], "
                            "which is missing"), line
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def corrupt_gzip(root: Path) -> Path:
+    write_idx_dataset(root, "MNIST", gz=True)
+    path = root / "MNIST" / "raw" / "train-images-idx3-ubyte.gz"
+    raw = bytearray(path.read_bytes())
+    raw[10] ^= 0xFF   # the first compressed byte, after gzip's 10-byte header: zlib's "invalid block type"
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def idx_file(stem: str, array: np.ndarray):
+    def damage(root: Path) -> Path:
+        write_idx_dataset(root, "MNIST")
+        return write_idx(root / "MNIST" / "raw" / stem, array)
+    return damage
+
+
+def cifar_labels(labels: list):
+    def damage(root: Path) -> Path:
+        write_cifar(root)
+        path = root / "cifar-10-batches-py" / "data_batch_2"
+        path.write_bytes(pickle.dumps({**pickle.loads(path.read_bytes()), b"labels": labels}, protocol=2))
+        return path
+    return damage
+
+
+@pytest.mark.parametrize("name, damage, expected", [
+    ("mnist", corrupt_gzip, "cannot be read as an IDX file: Error -3 while decompressing data: invalid block type"),
+    ("mnist", idx_file("t10k-labels-idx1-ubyte", np.r_[[3] * 11, 200]), "holds labels outside 0..9: 200 at example 11"),
+    ("mnist", idx_file("train-labels-idx1-ubyte", np.r_[[10, 11], [0] * 28]),
+     "holds labels outside 0..9: 10 at example 0 and 1 more"),
+    ("mnist", idx_file("train-images-idx3-ubyte", numbered_images(30, (32, 32), 0)),
+     "holds images of 32x32 pixels, expected 28x28"),
+    ("cifar10", cifar_labels([0, 1, 10, 2]), "holds labels outside 0..9: 10 at example 2"),
+    ("cifar10", cifar_labels([0, -1, 2, 3]), "holds labels outside 0..9: -1 at example 1"),
+    ("cifar10", cifar_labels([0, 1.5, 2, 3]), "holds float64 labels, expected integers 0..9")],
+    ids=["corrupt gzip", "idx label 200", "idx labels 10 and 11", "idx 32x32 images", "cifar label 10",
+         "cifar label -1", "cifar label 1.5"])
+def test_a_file_with_wrong_contents_is_one_line_naming_it(make_cfg, tmp_path, name, damage, expected):
+    """Found when the data loads, before anything trains: not a zlib traceback, nor a loss that fails on
+    a label mid-training (or an int cast that turns label 1.5 into class 1)."""
+    path = damage(tmp_path)
+    with pytest.raises(ConfigError) as error:
+        load(make_cfg, name, tmp_path)
+    assert str(error.value) == f"{path} {expected}"
+
+
+def test_a_label_out_of_range_is_one_line_and_exit_2_from_the_cli(tmp_path):
+    write_idx_dataset(tmp_path, "MNIST", gz=True)
+    path = write_idx(tmp_path / "MNIST" / "raw" / "train-labels-idx1-ubyte", np.r_[np.arange(29) % 10, 200], gz=True)
+    done = run_cli("+suite=smoke", "dataset=mnist", f"dataset.data_dir={tmp_path}", "dataset.n_train=null",
+                   f"hydra.run.dir={tmp_path / 'run'}")
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines() == [f"regbench: error: {path} holds labels outside 0..9: 200 at example 29"]
+    assert not (tmp_path / "run" / "metrics.json").exists()

@@ -6,7 +6,8 @@
 
 IDX (LeCun et al.): a big-endian magic 0x0000 08 NN (08 = unsigned bytes, NN = number of dims), NN
 big-endian uint32 sizes, then the bytes. Nothing is downloaded here: a missing file is a one-line error
-saying how to get it.
+saying how to get it, and a file that is not what its name says (corrupt, truncated, a label outside
+0..9, MNIST images not 28x28) is a one-line error naming it, before anything trains.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import gzip
 import math
 import os
 import pickle
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -27,6 +29,7 @@ from regbench.data.images import PHOTO_OPS, UPRIGHT_OPS, standardize_channels
 
 IDX_IMAGES = 0x00000803  # unsigned bytes, 3 dims (N, H, W)
 IDX_LABELS = 0x00000801  # unsigned bytes, 1 dim (N,)
+CLASSES = 10             # MNIST, Fashion-MNIST and CIFAR-10 alike
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
@@ -34,7 +37,7 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     try:
         with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as stream:
             raw = stream.read()
-    except (OSError, EOFError) as error:  # a truncated or corrupt gzip stream
+    except (OSError, EOFError, zlib.error) as error:  # a truncated or corrupt gzip stream
         raise ConfigError(f"{path} cannot be read as an IDX file: {error}") from None
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
@@ -46,6 +49,19 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
         raise ConfigError(f"{path} is truncated or malformed: its header gives {dims} = {math.prod(dims)} "
                           f"bytes of data, the file holds {len(raw) - header}")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def class_indices(path: Path, labels: np.ndarray) -> np.ndarray:
+    """The labels read from `path` as int64 class indices; a ConfigError naming the file when one is not
+    an integer in 0..CLASSES-1 (the loss would fail on it mid-training, or silently learn a wrong class)."""
+    if labels.size and labels.dtype.kind not in "iu":
+        raise ConfigError(f"{path} holds {labels.dtype} labels, expected integers 0..{CLASSES - 1}")
+    wrong = np.flatnonzero((labels < 0) | (labels >= CLASSES))
+    if len(wrong):
+        more = f" and {len(wrong) - 1} more" if len(wrong) > 1 else ""
+        raise ConfigError(f"{path} holds labels outside 0..{CLASSES - 1}: {labels[wrong[0]]} at example "
+                          f"{wrong[0]}{more}")
+    return labels.astype(np.int64)
 
 
 class NumpyOnlyUnpickler(pickle.Unpickler):
@@ -66,12 +82,12 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         with open(path, "rb") as stream:
             batch = NumpyOnlyUnpickler(stream, encoding="bytes").load()
         images = np.asarray(batch[b"data"], dtype=np.uint8)
-        labels = np.asarray(batch[b"labels"], dtype=np.int64)
+        labels = np.asarray(batch[b"labels"])
         if images.ndim != 2 or images.shape[1] != 3072 or labels.shape != (len(images),):
             raise ValueError(f"b'data' is {images.shape} and b'labels' {labels.shape}, expected (N, 3072) and (N,)")
     except Exception as error:  # truncated pickle, missing keys, wrong shapes: the file is at fault
         raise ConfigError(f"{path} is not a CIFAR-10 python batch: {type(error).__name__}: {error}") from None
-    return images.reshape(-1, 3, 32, 32), labels
+    return images.reshape(-1, 3, 32, 32), class_indices(path, labels)
 
 
 def missing(dataset: str, path: Path, how: str) -> ConfigError:
@@ -95,7 +111,7 @@ class ImageFiles(SplitSettings):
     def load(self) -> Data:
         x, y, x_test, y_test = self.arrays()
         data = self.split(self.name, x.astype(np.float32) / 255, y, x_test.astype(np.float32) / 255, y_test,
-                          num_classes=10, modality="image")
+                          num_classes=CLASSES, modality="image")
         return dataclasses.replace(standardize_channels(data), augment_ops=self.augment_ops)
 
 
@@ -115,12 +131,16 @@ class IdxImages(ImageFiles):
 
     def arrays(self):
         def part(prefix: str) -> tuple[np.ndarray, np.ndarray]:
-            images = read_idx(self.find(f"{prefix}-images-idx3-ubyte"), IDX_IMAGES)
+            images_path = self.find(f"{prefix}-images-idx3-ubyte")
+            images = read_idx(images_path, IDX_IMAGES)
+            if images.shape[1:] != (28, 28):
+                raise ConfigError(f"{images_path} holds images of {images.shape[1]}x{images.shape[2]} pixels, "
+                                  f"expected 28x28")
             labels_path = self.find(f"{prefix}-labels-idx1-ubyte")
             labels = read_idx(labels_path, IDX_LABELS)
             if len(labels) != len(images):
                 raise ConfigError(f"{labels_path} holds {len(labels)} labels for {len(images)} images")
-            return images[:, None], labels.astype(np.int64)
+            return images[:, None], class_indices(labels_path, labels)
         return (*part("train"), *part("t10k"))
 
 
