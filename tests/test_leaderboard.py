@@ -25,9 +25,10 @@ DEFAULT, SMOKE, L2, L2_SMOKE, B10, B100, GONE = (c * 16 for c in "abcdef9")
 
 def record(config_hash: str, runs: dict[int, tuple[float, float] | None], technique: str = "none",
            baseline_hash: str | None = None, setting: str = "", dataset: str = "mnist1d",
-           status: str = "completed") -> dict:
+           status: str = "completed", versions: dict | None = None) -> dict:
     """A metrics.json record (notes/schema.md). runs: seed -> (train_acc, test_acc), or None for a
-    diverged run (what a NaN model writes: chance accuracy, null losses). Losses are 1 - acc."""
+    diverged run (what a NaN model writes: chance accuracy, null losses). Losses are 1 - acc.
+    `versions` is written only where given (older records have none)."""
     rows = []
     for seed, accs in runs.items():
         if accs is None:
@@ -48,7 +49,7 @@ def record(config_hash: str, runs: dict[int, tuple[float, float] | None], techni
             "technique": technique, "dataset": "mnist1d", "model": "mlp",
             "config_hash": config_hash, "baseline_hash": baseline_hash or config_hash,
             "labels": {"dataset": dataset, "model": "mlp", "setting": setting},
-            "overrides": [], "config": {}, "runs": rows}
+            "overrides": [], "config": {}, "runs": rows, **({"versions": versions} if versions else {})}
 
 
 def write_job(root: Path, name: str, *args, mtime: int | None = None, **kwargs) -> Path:
@@ -134,7 +135,7 @@ def test_a_missing_baseline_leaves_delta_empty_and_says_so(tmp_path):
     assert math.isnan(row.delta_test_acc_mean) and row.delta_seeds == 0
     assert row.baseline == "not in these results (99999999)"
     md_row = next(line for line in (tmp_path / "leaderboard.md").read_text().splitlines() if "| l2 |" in line)
-    assert md_row.endswith("| — | not in these results (99999999) |")
+    assert md_row.endswith("| — | — | not in these results (99999999) |")
 
 
 def test_a_diverged_run_is_left_out_of_every_column_and_of_delta_on_both_sides(tmp_path):
@@ -161,7 +162,7 @@ def test_a_diverged_run_is_left_out_of_every_column_and_of_delta_on_both_sides(t
     assert all(math.isnan(dropout[f"{m}_mean"]) for m in METRICS)
     md = (tmp_path / "leaderboard.md").read_text()
     assert "| 2* (+1 diverged) | 72.5 ± " in md  # *: fewer than 3 seeds
-    assert "| dropout | — | 0* (+2 diverged) | — | — | — | — | — | — | — | — | — | none |" in md
+    assert "| dropout | — | 0* (+2 diverged) | — | — | — | — | — | — | — | — | — | — | none |" in md
 
 
 def test_sorted_by_test_accuracy_not_gap_and_by_loss_without_accuracy(tmp_path):
@@ -292,7 +293,7 @@ def test_rows_without_accuracy_get_a_paired_delta_on_test_loss(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "Δ test loss" in out and "-0.100 ± 0.248" in out and "Δ test acc" not in out
     assert list(summary.board.technique) == ["l2", "none"]   # by test loss: 0.375 (4 seeds) before 0.6
-    assert "| Δ test loss | P(improve) | p (paired t) | baseline |" in (tmp_path / "leaderboard.md").read_text()
+    assert "| Δ test loss | P(improve) | p (paired t) | p (Holm) | baseline |" in (tmp_path / "leaderboard.md").read_text()
 
 
 def test_classification_rows_keep_delta_test_acc_and_no_delta_loss(tmp_path):
@@ -327,7 +328,7 @@ def test_files_name_the_config_and_both_hashes(tmp_path):
                                                                                       "not in these results (aaaaaaaa)"]
     header = (tmp_path / "out" / "leaderboard.md").read_text().splitlines()[0]
     assert header.startswith("| config | dataset | model | technique | setting | seeds |")
-    assert header.endswith("| Δ test acc % | P(improve) | p (paired t) | baseline |")
+    assert header.endswith("| Δ test acc % | P(improve) | p (paired t) | p (Holm) | baseline |")
 
 
 def test_terminal_table_keeps_labels_and_settings_and_wraps_them(tmp_path, capsys):
@@ -338,7 +339,8 @@ def test_terminal_table_keeps_labels_and_settings_and_wraps_them(tmp_path, capsy
     show_leaderboard([tmp_path], write=False)
     out = capsys.readouterr().out
     assert "dataset=mnist1d[n_train=500]" in out  # the same on every row: in the title, not markup
-    assert "knob_number_11=0.11" in out and "…" not in out
+    setting = "".join(line.split("│")[2].strip() for line in out.splitlines() if line.startswith("│"))
+    assert (long_setting + " model_width_" + "x" * 60).replace(" ", "") in setting and "…" not in out
 
 
 def test_labels_with_brackets_are_printed_as_written_not_as_markup(tmp_path, capsys):
@@ -581,3 +583,160 @@ def test_pivot_with_three_values_compares_each_with_the_first_and_a_missing_key_
     assert report_cli.cli([str(tmp_path), "--by", "trainer.nosuch"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--by trainer.nosuch: no run has this config key" in err
+
+
+# --- issue 18: rows that look alike, ranking with diverged seeds, many comparisons, pooled versions ----
+
+LABEL_HEADERS = ("config", "dataset", "model", "technique", "setting", "baseline")
+
+
+def row_labels(header: list[str], cells: list[list[str]]) -> list[tuple[str, ...]]:
+    """Each row's label cells: what tells a reader which row is which."""
+    keep = [i for i, name in enumerate(header) if name in LABEL_HEADERS]
+    return [tuple(row[i] for i in keep) for row in cells]
+
+
+def test_one_config_against_two_baselines_never_gives_two_rows_that_look_alike(tmp_path):
+    # l2 run with `baseline` at the defaults (seeds 0-2), then again with baseline batch_size=100 (seeds 0-1):
+    # the same config_hash, two baseline_hashes
+    write_job(tmp_path, "none", DEFAULT, {0: (1.0, 0.60), 1: (1.0, 0.62), 2: (1.0, 0.64)})
+    write_job(tmp_path, "none100", B100, {0: (1.0, 0.55), 1: (1.0, 0.57)}, setting="trainer.batch_size=100")
+    write_job(tmp_path, "a", L2, {0: (0.9, 0.70), 1: (0.9, 0.71), 2: (0.9, 0.75)}, technique="l2",
+              baseline_hash=DEFAULT, mtime=100)
+    write_job(tmp_path, "b", L2, {0: (0.9, 0.70), 1: (0.9, 0.71)}, technique="l2", baseline_hash=B100, mtime=200)
+    board = board_of(tmp_path)
+    l2 = board[board.config_hash == L2]
+    assert len(l2) == 2 and set(l2.baseline) == {"none", "none trainer.batch_size=100"}
+    from regbench.report.table import display_rows
+    for compact, width in ((True, 80), (True, 160), (False, None)):
+        header, cells, _ = display_rows(board, compact=compact, width=width)
+        labels = row_labels(header, cells)
+        assert len(set(labels)) == len(labels), (compact, width, labels)
+    text = render(board, 80)
+    assert max(map(len, text.splitlines())) <= 80 and "baseline" in text
+    show_leaderboard([tmp_path])
+    md = [line for line in (tmp_path / "leaderboard.md").read_text().splitlines() if "| l2 |" in line]
+    assert len(md) == 2 and md[0].rpartition("|")[0].rpartition("|")[2] != md[1].rpartition("|")[0].rpartition("|")[2]
+    csv = pd.read_csv(tmp_path / "leaderboard.csv", dtype=str)
+    assert not csv.duplicated(["config_hash", "baseline_hash"]).any()
+    assert not csv[csv.config_hash == L2].duplicated("baseline").any()
+
+
+def test_two_baselines_with_the_same_label_are_named_by_their_config(tmp_path):
+    # two `none` configs whose labels read the same (e.g. conf/ defaults changed between them)
+    write_job(tmp_path, "n1", DEFAULT, {0: (1.0, 0.60)})
+    write_job(tmp_path, "n2", SMOKE, {0: (1.0, 0.50)})
+    write_job(tmp_path, "a", L2, {0: (0.9, 0.70)}, technique="l2", baseline_hash=DEFAULT, mtime=100)
+    write_job(tmp_path, "b", L2, {1: (0.9, 0.70)}, technique="l2", baseline_hash=SMOKE, mtime=200)
+    board = board_of(tmp_path)
+    assert sorted(board[board.config_hash == L2].baseline) == ["none (aaaaaaaa)", "none (bbbbbbbb)"]
+    from regbench.report.table import display_rows
+    for compact in (True, False):
+        header, cells, _ = display_rows(board, compact=compact, width=80 if compact else None)
+        labels = row_labels(header, cells)
+        assert len(set(labels)) == len(labels), labels
+
+
+def diverged_regression_job(root: Path, name: str, config_hash: str, losses: dict[int, float | None],
+                            **kwargs) -> Path:
+    """A regression job: seed -> test loss, or None for a diverged seed (null losses)."""
+    job = regression_job(root, name, config_hash, {s: 0.0 for s in losses}, **kwargs)
+    data = json.loads(job.read_text())
+    for run in data["runs"]:
+        loss = losses[run["seed"]]
+        if loss is None:
+            run.update(train_loss=None, test_loss=None, gap_loss=None, diverged=True)
+        else:
+            run.update(test_loss=loss, gap_loss=loss - 0.1)
+    data["status"] = "diverged" if None in losses.values() else "completed"
+    job.write_text(json.dumps(data))
+    return job
+
+
+def test_a_diverged_seed_counts_against_its_rows_rank(tmp_path):
+    write_job(tmp_path, "a/0", DEFAULT, {0: (1.0, 0.60), 1: (1.0, 0.60), 2: (1.0, 0.60)})
+    # l2: the best surviving mean (0.80) but one seed of three diverged: (0.80 + 0.80 + 0) / 3 = 0.533
+    write_job(tmp_path, "a/1", L2, {0: (0.9, 0.80), 1: (0.9, 0.80), 2: None}, technique="l2", baseline_hash=DEFAULT)
+    write_job(tmp_path, "a/2", "1" * 16, {0: (0.9, 0.70), 1: (0.9, 0.70), 2: (0.9, 0.70)}, technique="l1",
+              baseline_hash=DEFAULT)
+    # dropout: 0.95 on two seeds of three, (0.95 + 0.95 + 0) / 3 = 0.633: above none's 0.60, below l1's 0.70
+    write_job(tmp_path, "a/3", "2" * 16, {0: (0.9, 0.95), 1: (0.9, 0.95), 2: None}, technique="dropout",
+              baseline_hash=DEFAULT)
+    board = board_of(tmp_path / "a")
+    assert list(board.technique) == ["l1", "dropout", "none", "l2"]
+    assert by_config(board)[L2].test_acc_mean == pytest.approx(0.80)  # its numbers stay its surviving seeds'
+    assert by_config(board)[L2].rank_score == pytest.approx(1.6 / 3)
+    # a loss: a diverged seed is infinitely bad; among such rows, fewer diverged seeds first
+    diverged_regression_job(tmp_path, "b/0", DEFAULT, {0: 0.50, 1: 0.50, 2: 0.50})
+    diverged_regression_job(tmp_path, "b/1", L2, {0: 0.10, 1: 0.10, 2: None}, technique="l2", baseline_hash=DEFAULT)
+    diverged_regression_job(tmp_path, "b/2", SMOKE, {0: 0.05, 1: None, 2: None}, technique="l1",
+                            baseline_hash=DEFAULT)
+    board = board_of(tmp_path / "b")
+    assert list(board.technique) == ["none", "l2", "l1"]
+    assert list(board.rank_score) == [pytest.approx(0.5), math.inf, math.inf]
+    show_leaderboard([tmp_path / "a"])
+    assert "diverged seed at the worst possible value" in (tmp_path / "a" / "leaderboard.md").read_text()
+
+
+def test_holm_p_is_adjusted_over_the_rows_of_one_dataset_and_model(tmp_path):
+    from scipy import stats
+    base = {0: 0.60, 1: 0.66, 2: 0.70, 3: 0.64}
+    l2 = {0: 0.70, 1: 0.69, 2: 0.80, 3: 0.70}
+    l1 = {0: 0.61, 1: 0.70, 2: 0.69, 3: 0.66}
+    write_job(tmp_path, "0", DEFAULT, {s: (1.0, a) for s, a in base.items()})
+    write_job(tmp_path, "1", L2, {s: (0.9, a) for s, a in l2.items()}, technique="l2", baseline_hash=DEFAULT)
+    write_job(tmp_path, "2", "1" * 16, {s: (0.9, a) for s, a in l1.items()}, technique="l1", baseline_hash=DEFAULT)
+    # another dataset: a family of its own, with one test
+    write_job(tmp_path, "3", SMOKE, {s: (1.0, a) for s, a in base.items()}, dataset="digits")
+    write_job(tmp_path, "4", L2_SMOKE, {s: (0.9, a) for s, a in l2.items()}, technique="l2",
+              baseline_hash=SMOKE, dataset="digits")
+    rows = by_config(board_of(tmp_path))
+    p_l2 = stats.ttest_rel(list(l2.values()), list(base.values())).pvalue
+    p_l1 = stats.ttest_rel(list(l1.values()), list(base.values())).pvalue
+    assert p_l2 < p_l1 < 0.5
+    assert rows[L2].p_holm == pytest.approx(2 * p_l2) and rows["1" * 16].p_holm == pytest.approx(max(2 * p_l2, p_l1))
+    assert rows[L2_SMOKE].p_holm == pytest.approx(p_l2)          # alone in its family: unadjusted
+    assert math.isnan(rows[DEFAULT].p_holm)                       # a baseline is no test
+    show_leaderboard([tmp_path])
+    md = (tmp_path / "leaderboard.md").read_text()
+    l2_line = next(line for line in md.splitlines() if "| mnist1d | mlp | l2 |" in line)
+    assert f"| {p_l2:.3f} | {2 * p_l2:.3f} | none |" in l2_line
+    assert "p (Holm)" in md and "same dataset and model" in md
+    csv = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert csv.p_holm.notna().sum() == 3
+
+
+def test_p_improve_with_three_winning_seeds_shows_the_count_and_a_wilson_interval(tmp_path):
+    write_job(tmp_path, "0", DEFAULT, {0: (1.0, 0.60), 1: (1.0, 0.62), 2: (1.0, 0.64)})
+    write_job(tmp_path, "1", L2, {0: (0.9, 0.61), 1: (0.9, 0.66), 2: (0.9, 0.67)}, technique="l2",
+              baseline_hash=DEFAULT)
+    row = by_config(board_of(tmp_path))[L2]
+    assert (row.prob_improve, row.improved_seeds, row.prob_improve_high) == (1.0, 3.0, 1.0)
+    assert row.prob_improve_low == pytest.approx(0.4385, abs=5e-5)
+    show_leaderboard([tmp_path])
+    assert "| 1.00 (3/3) [0.44, 1.00] |" in (tmp_path / "leaderboard.md").read_text()
+    assert "3/3" in render(board_of(tmp_path), 80)
+
+
+def test_a_row_pooling_runs_of_several_versions_says_so_and_the_csv_lists_them(tmp_path, capsys):
+    old, new = {"regbench": "0.1.0", "torch": "2.13.0+cpu", "hydra": "1.3.8"}, {"regbench": "0.2.0", "torch": "2.14.1"}
+    write_job(tmp_path, "n", DEFAULT, {0: (1.0, 0.60), 1: (1.0, 0.62), 2: (1.0, 0.64)}, versions=old)
+    write_job(tmp_path, "a", L2, {0: (0.9, 0.70)}, technique="l2", baseline_hash=DEFAULT, versions=old, mtime=100)
+    write_job(tmp_path, "b", L2, {1: (0.9, 0.70)}, technique="l2", baseline_hash=DEFAULT, versions=new, mtime=200)
+    write_job(tmp_path, "c", L2, {2: (0.9, 0.70)}, technique="l2", baseline_hash=DEFAULT, mtime=300)  # no versions
+    write_job(tmp_path, "d", "1" * 16, {0: (0.9, 0.70)}, technique="l1", baseline_hash=DEFAULT,
+              versions={"regbench": "0.1.0", "torch": "2.14.1"}, mtime=100)
+    write_job(tmp_path, "e", "1" * 16, {1: (0.9, 0.70)}, technique="l1", baseline_hash=DEFAULT,
+              versions={"regbench": "0.1.0", "torch": "2.13.0+cpu"}, mtime=200)
+    show_leaderboard([tmp_path])
+    line = ("config cccccccc (l2) pools runs from regbench 0.1.0, 0.2.0 and unknown; "
+            "torch 2.13.0+cpu, 2.14.1 and unknown")
+    out = " ".join(capsys.readouterr().out.split())
+    assert line in out and "config 11111111 (l1) pools runs from torch 2.14.1 and 2.13.0+cpu" in out
+    assert "config aaaaaaaa" not in out   # one version: nothing to say
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert f"- {line}\n" in md and md.count("pools runs from") == 2
+    csv = pd.read_csv(tmp_path / "leaderboard.csv", dtype=str).set_index("config_hash")
+    assert csv.loc[L2, ["regbench_versions", "torch_versions"]].tolist() == ["0.1.0 0.2.0 unknown",
+                                                                             "2.13.0+cpu 2.14.1 unknown"]
+    assert csv.loc[DEFAULT, ["regbench_versions", "torch_versions"]].tolist() == ["0.1.0", "2.13.0+cpu"]

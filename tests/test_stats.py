@@ -42,34 +42,68 @@ def test_paired_difference_counts_a_seed_only_where_both_sides_are_finite():
 import numpy as np
 from scipy import stats
 
-from regbench.report.stats import difference_of_means, paired_p_value, probability_of_improvement
+from regbench.report.stats import (difference_of_means, holm, paired_p_value, probability_of_improvement,
+                                   score_counting_failures, wilson_interval)
 
 
 def test_probability_of_improvement_counts_wins_and_half_ties_on_shared_seeds():
     treated = {0: 0.7, 1: 0.6, 2: 0.5, 3: 0.9, 8: 1.0}
     baseline = {0: 0.6, 1: 0.6, 2: 0.8, 3: 0.1, 9: 0.0}
-    p, low, high, n = probability_of_improvement(treated, baseline)
-    assert (p, n) == ((1 + 0.5 + 0 + 1) / 4, 4)
-    assert 0 <= low <= p <= high <= 1
+    p, low, high, wins, n = probability_of_improvement(treated, baseline)
+    assert (p, wins, n) == ((1 + 0.5 + 0 + 1) / 4, 2.5, 4)
+    assert (low, high) == wilson_interval(2.5, 4)
     # lower is better (a loss): wins become losses, the tie stays half
     assert probability_of_improvement(treated, baseline, higher_is_better=False)[0] == (0 + 0.5 + 1 + 0) / 4
 
 
-def test_probability_of_improvement_bootstrap_is_deterministic_and_degenerate_when_all_win():
-    treated = {s: 0.5 + 0.01 * s for s in range(6)}
-    baseline = {s: 0.5 + 0.02 * ((s * 7) % 5) for s in range(6)}
-    first = probability_of_improvement(treated, baseline)
-    assert probability_of_improvement(treated, baseline) == first      # same inputs, same numbers
-    assert probability_of_improvement({0: 1.0, 1: 1.0}, {0: 0.0, 1: 0.0})[:3] == (1.0, 1.0, 1.0)
-    assert math.isnan(probability_of_improvement({0: 1.0}, {1: 0.0})[0])
+def test_probability_of_improvement_of_three_wins_in_three_seeds_is_not_certain():
+    # the row: 3 seeds that all improved read 1.00 [1.00, 1.00] with a percentile bootstrap
+    p, low, high, wins, n = probability_of_improvement({0: 0.7, 1: 0.8, 2: 0.9}, {0: 0.6, 1: 0.7, 2: 0.8})
+    assert (p, wins, n, high) == (1.0, 3.0, 3, 1.0)
+    assert low == pytest.approx(0.4385, abs=5e-5)
+    assert all(map(math.isnan, probability_of_improvement({0: 1.0}, {1: 0.0})[:3]))
 
 
-def test_bootstrap_interval_is_the_percentile_interval_of_resampled_seed_means():
-    wins = np.array([1.0, 0.0, 1.0])  # treated beats baseline on seeds 0 and 2
-    rows = np.random.default_rng(0).integers(0, 3, size=(2000, 3))
-    expected = np.percentile(wins[rows].mean(1), [2.5, 97.5])
-    _, low, high, _ = probability_of_improvement({0: 2.0, 1: 0.0, 2: 2.0}, {0: 1.0, 1: 1.0, 2: 1.0})
-    assert (low, high) == tuple(expected)
+# Newcombe (1998), Statistics in Medicine 17:857, Table II, method 3 (score interval, no continuity correction)
+NEWCOMBE = [((81, 263), (0.2553, 0.3662)), ((15, 148), (0.0624, 0.1605)), ((0, 20), (0.0, 0.1611)),
+            ((1, 29), (0.0061, 0.1718)), ((29, 29), (0.8830, 1.0))]
+
+
+@pytest.mark.parametrize("counts, expected", NEWCOMBE, ids=[f"{s}/{n}" for (s, n), _ in NEWCOMBE])
+def test_wilson_interval_matches_newcombes_published_values(counts, expected):
+    assert wilson_interval(*counts) == pytest.approx(expected, abs=5e-5)
+
+
+def test_wilson_interval_ends_are_exact_at_none_and_all_and_solve_the_score_equation():
+    z2 = 1.959963984540054 ** 2
+    assert wilson_interval(3, 3) == (pytest.approx(3 / (3 + z2), rel=1e-12), 1.0)   # low = n / (n + z²)
+    assert wilson_interval(0, 3) == (0.0, pytest.approx(z2 / (3 + z2), rel=1e-12))
+    # a tie counts half: 2.5 of 3. Both ends p solve (p̂ − p)² = z² p (1 − p) / n
+    for end in wilson_interval(2.5, 3):
+        assert (2.5 / 3 - end) ** 2 == pytest.approx(z2 * end * (1 - end) / 3, rel=1e-9)
+    assert all(map(math.isnan, wilson_interval(0, 0)))
+
+
+@pytest.mark.parametrize("raw, adjusted", [
+    ([0.01, 0.04, 0.03, 0.005], [0.03, 0.06, 0.06, 0.02]),   # 4·0.005, 3·0.01, 2·0.03, then max(1·0.04, 0.06)
+    ([0.02, 0.5, 0.02], [0.06, 0.5, 0.06]),                  # ties: the same adjusted value, whatever the order
+    ([math.nan, 0.01, math.nan, 0.04], [math.nan, 0.02, math.nan, 0.04]),  # NaN: no test, m = 2
+    ([0.4, 0.7], [0.8, 0.8]),                                # monotone: never below a smaller p's
+    ([0.6, 0.9, 0.2], [1.0, 1.0, 0.6]),                      # capped at 1
+    ([0.03], [0.03]), ([], []), ([math.nan], [math.nan]),
+], ids=["order", "ties", "nan", "monotone", "cap", "one", "empty", "all-nan"])
+def test_holm_adjusts_hand_made_p_vectors(raw, adjusted):
+    assert holm(raw).tolist() == pytest.approx(adjusted, nan_ok=True, rel=1e-12)
+
+
+def test_score_counting_failures_puts_a_failed_seed_at_the_worst_value():
+    # accuracy: two seeds at 0.8 and one diverged score (0.8 + 0.8 + 0) / 3, below a clean 0.6
+    assert score_counting_failures([0.8, 0.8, 0.1], [False, False, True], worst=0.0) == pytest.approx(1.6 / 3)
+    assert score_counting_failures([0.6, 0.6, 0.6], [False] * 3, worst=0.0) == pytest.approx(0.6)
+    # loss: any failure is infinitely bad; a seed with no value (NaN) that did not fail is left out
+    assert score_counting_failures([0.2, math.nan], [False, True], worst=math.inf) == math.inf
+    assert score_counting_failures([0.2, math.nan, 0.4], [False] * 3, worst=math.inf) == pytest.approx(0.3)
+    assert math.isnan(score_counting_failures([], [], worst=0.0))
 
 
 def test_paired_p_value_is_scipys_paired_t_test_on_shared_seeds():
@@ -98,6 +132,6 @@ def test_probability_of_improvement_ties_values_equal_up_to_float32_rounding():
     # a technique too weak to move the loss (toy1d grad_penalty: Δ +0.000) must read 0.5, not 0 or 1
     base = {0: 0.0371, 1: 0.0402, 2: 0.0388}
     treated = {s: float(np.float32(v) * np.float32(1 + 2e-7)) for s, v in base.items()}
-    p, low, high, n = probability_of_improvement(treated, base, higher_is_better=False)
-    assert (p, low, high, n) == (0.5, 0.5, 0.5, 3)
+    p, _, _, wins, n = probability_of_improvement(treated, base, higher_is_better=False)
+    assert (p, wins, n) == (0.5, 1.5, 3)
     assert probability_of_improvement({0: 0.0372}, {0: 0.0371}, higher_is_better=False)[0] == 0.0

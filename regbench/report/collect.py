@@ -26,6 +26,10 @@ METRICS = ("test_acc", "train_acc", "gap_acc", "test_loss", "train_loss", "gap_l
 # An ensemble's members one by one (lists of numbers or nulls), for the members-against-ensemble picture.
 MEMBER_LISTS = ("member_test_accs", "member_test_losses")
 HASH = re.compile(r"[0-9a-f]{8,64}")
+# The packages whose versions a row reports when its runs come from several (`versions` in metrics.json);
+# a record without them (written before `versions` existed) counts as "unknown".
+VERSIONED = ("regbench", "torch")
+UNKNOWN_VERSION = "unknown"
 
 
 class BadFile(Exception):
@@ -128,6 +132,10 @@ def check(record: Any) -> None:
             if values is not None and not (isinstance(values, list)
                                            and all(v is None or _is_number(v) for v in values)):
                 raise _wrong(f"runs[{i}].{key}", values, "a list of numbers or nulls")
+    versions = record.get("versions")
+    if versions is not None and not (isinstance(versions, dict)
+                                     and all(isinstance(versions.get(k), (str, type(None))) for k in VERSIONED)):
+        raise _wrong("versions", versions, "an object of version strings")
     grid = record.get("grid")
     if grid is not None and not (isinstance(grid, dict) and isinstance(grid.get("config_hash"), str)):
         raise _wrong("grid", grid, "an object with a config_hash")
@@ -146,6 +154,12 @@ def tuning_fields(record: dict) -> dict[str, Any]:
             "tuned_grid": tuned.get("grid") if chosen else None, "tuned_default": tuned.get("default_hash")}
 
 
+def version_fields(record: dict) -> dict[str, str]:
+    """The VERSION_COLUMNS of a record's runs: 'unknown' for a package (or a whole record) without one."""
+    versions = record.get("versions") or {}
+    return {f"{package}_version": versions.get(package) or UNKNOWN_VERSION for package in VERSIONED}
+
+
 @dataclass
 class Collected:
     """What `collect` read. runs: one row per (config_hash, seed), ordered oldest file first."""
@@ -160,8 +174,10 @@ class Collected:
 # tuned: the chosen values ('regularizer.l2.strength=0.003') of a tuned result, tuned_grid its grid's hash,
 # tuned_default the hash of that grid's default point (regbench.tuning)
 TUNING = ["grid", "grid_default", "tuned", "tuned_grid", "tuned_default"]
+# <package>_version: the version of each VERSIONED package that wrote the run's file
+VERSION_COLUMNS = [f"{package}_version" for package in VERSIONED]
 RUN_COLUMNS = ["config_hash", "baseline_hash", "seed", "diverged", *METRICS, "technique", *LABELS,
-               *MEMBER_LISTS, "path", *TUNING]
+               *MEMBER_LISTS, "path", *TUNING, *VERSION_COLUMNS]
 
 
 MISSING = object()
@@ -219,7 +235,7 @@ def collect(dirs: Iterable[Path | str], by: str | None = None) -> Collected:
                          **{metric: run.get(metric) for metric in METRICS},
                          "technique": record["technique"], **{name: record["labels"][name] for name in LABELS},
                          **{key: run.get(key) for key in MEMBER_LISTS}, "path": str(Path(path).parent),
-                         **tuning_fields(record)}
+                         **tuning_fields(record), **version_fields(record)}
             if by is not None:
                 runs[key]["by"] = shown(config_value(record, by))
     frame = pd.DataFrame(list(runs.values()), columns=RUN_COLUMNS + (["by"] if by is not None else []))

@@ -7,17 +7,18 @@ from typing import Any
 
 import pandas as pd
 
-from regbench.report.collect import LABELS, METRICS, TUNING
-from regbench.report.stats import mean_ci, paired_difference, paired_p_value, probability_of_improvement
+from regbench.report.collect import LABELS, METRICS, TUNING, VERSION_COLUMNS, VERSIONED
+from regbench.report.stats import (holm, mean_ci, paired_difference, paired_p_value, probability_of_improvement,
+                                   score_counting_failures)
 
 FEW_SEEDS = 3  # rows with fewer seeds than this are flagged: their intervals say little
 
 BOARD_COLUMNS = ["config", "dataset", "model", "technique", "setting", "seeds", "diverged",
                  *[f"{m}_{s}" for m in METRICS for s in ("mean", "ci")],
                  "delta_test_acc_mean", "delta_test_acc_ci", "delta_test_loss_mean", "delta_test_loss_ci",
-                 "delta_seeds", "prob_improve", "prob_improve_low", "prob_improve_high", "p_value",
-                 "few_seeds", "baseline", "is_baseline",
-                 "config_hash", "baseline_hash", *TUNING, "shown"]
+                 "delta_seeds", "prob_improve", "prob_improve_low", "prob_improve_high", "improved_seeds",
+                 "p_value", "p_holm", "rank_score", "few_seeds", "baseline", "is_baseline",
+                 "config_hash", "baseline_hash", *TUNING, *[f"{p}_versions" for p in VERSIONED], "shown"]
 
 
 def technique_setting(run: pd.Series) -> str:
@@ -37,16 +38,21 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     have with the runs whose config_hash is this row's baseline_hash, and nothing else: with no such
     runs it is NaN and `baseline` says so. A row with no accuracy (regression) gets Δ test loss instead,
     paired the same way (negative is better); `delta_seeds` counts the pairs of whichever Δ it has.
-    On the same pairs: `prob_improve` (P(this row beats its baseline on a seed), with a bootstrap
-    interval) and `p_value` (paired t-test); both NaN on the baseline row itself. `few_seeds`: fewer
-    than FEW_SEEDS non-diverged seeds.
-    Grouped by (dataset, model); inside a group sorted by test accuracy (test loss where the group has no
-    accuracy), never by gap alone (a collapsed model has no gap); rows whose seeds all diverged last.
+    On the same pairs: `prob_improve` (the share of them on which this row beats its baseline,
+    `improved_seeds` of `delta_seeds`, a tie counting half, with a Wilson interval) and `p_value`
+    (paired t-test); both NaN on the baseline row itself. `p_holm`: `p_value` Holm-adjusted over the
+    family of every row of the same (dataset, model) that has one (grid values listed only in the csv
+    included). `few_seeds`: fewer than FEW_SEEDS non-diverged seeds. `baseline` names the baseline row
+    ('none trainer.batch_size=100'), with its config's first 8 hex digits where two baseline configs
+    would read the same, so that the rows of one config run against two baselines never look alike.
+    `<package>_versions`: the versions of regbench and torch that wrote the row's runs, oldest first.
+    Grouped by (dataset, model); inside a group ranked by `rank_score` (see `rank`).
     """
     if runs.empty:
         return pd.DataFrame(columns=BOARD_COLUMNS)
     alive = runs[~runs.diverged]
     newest = runs.groupby("config_hash").tail(1).set_index("config_hash")
+    names = baseline_names(runs, newest)
     rows = []
     for (config_hash, baseline_hash), group in runs.groupby(["config_hash", "baseline_hash"], sort=False):
         ok = group[~group.diverged]
@@ -66,29 +72,65 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         row[f"delta_{other}_mean"] = row[f"delta_{other}_ci"] = math.nan
         if baseline_hash == config_hash:
             row["prob_improve"] = row["prob_improve_low"] = row["prob_improve_high"] = row["p_value"] = math.nan
+            row["improved_seeds"] = math.nan
         else:
-            row["prob_improve"], row["prob_improve_low"], row["prob_improve_high"], _ = \
+            row["prob_improve"], row["prob_improve_low"], row["prob_improve_high"], row["improved_seeds"], _ = \
                 probability_of_improvement(treated, baseline, higher_is_better=metric == "test_acc")
             row["p_value"], _ = paired_p_value(treated, baseline)
         row["few_seeds"] = len(ok) < FEW_SEEDS
-        if baseline_hash == config_hash:
-            row["baseline"] = "baseline"
-        elif baseline_hash in newest.index:
-            row["baseline"] = technique_setting(newest.loc[baseline_hash])
-        else:
-            row["baseline"] = f"not in these results ({baseline_hash[:8]})"
+        row["baseline"] = "baseline" if baseline_hash == config_hash else names[baseline_hash]
         row.update(is_baseline=baseline_hash == config_hash, config_hash=config_hash,
                    baseline_hash=baseline_hash, **{key: label[key] for key in TUNING})
+        for package, column in zip(VERSIONED, VERSION_COLUMNS):
+            row[f"{package}_versions"] = " ".join(dict.fromkeys(group[column]))
         rows.append(row)
     board = pd.DataFrame(rows, columns=BOARD_COLUMNS)
     # a grid that was tuned shows its default point and its tuned row; its other points stay in the csv
     tuned_grids = set(board.tuned_grid.dropna())
     board["shown"] = ~(board.grid.isin(tuned_grids) & ~board.grid_default.astype(bool))
-    # Rows of one (dataset, model) stay together, whatever else a merged sweep holds; inside each, the
-    # best first: highest test accuracy, or lowest test loss where that pair has no accuracy (regression).
+    board["p_holm"] = board.groupby(["dataset", "model"]).p_value.transform(holm)
+    return rank(board, runs)
+
+
+def baseline_names(runs: pd.DataFrame, newest: pd.DataFrame) -> dict[str, str]:
+    """baseline_hash -> the name a row's `baseline` column gives it: the baseline row's technique and
+    setting, with ' (<config 8>)' where rows of one (dataset, model) name two baseline configs that would
+    otherwise read the same, or 'not in these results (<8>)' where no run has that config."""
+    names = {h: technique_setting(newest.loc[h]) if h in newest.index else f"not in these results ({h[:8]})"
+             for h in dict.fromkeys(runs.baseline_hash)}
+    clashing = set()
+    for _, part in runs.groupby(["dataset", "model"], sort=False):
+        named = pd.Series({h: names[h] for h in dict.fromkeys(part.baseline_hash)}, dtype=object)
+        clashing |= set(named.index[named.duplicated(keep=False)])
+    return {h: f"{name} ({h[:8]})" if h in clashing else name for h, name in names.items()}
+
+
+def rank(board: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The board sorted: rows of one (dataset, model) together, the best first by `rank_score`.
+
+    rank_score (`stats.score_counting_failures`): the row's test accuracy averaged over ALL its seeds with
+    each diverged seed at 0, the worst accuracy there is (test loss with diverged seeds at +inf, lower
+    first, where the (dataset, model) has no accuracy). A technique that diverges on some seeds is a worse
+    choice than its surviving seeds say (AlgoPerf counts a failed run as infinitely bad), so its seeds
+    count against it; a row without diverged seeds scores its shown mean, so clean rows keep the order of
+    the test column. Ties (rows whose loss is +inf) go to fewer diverged seeds, then the better mean over
+    the surviving seeds. Never by gap alone: a collapsed model has no gap. Rows whose seeds all diverged
+    go last, also below a row that has no score at all (a regression row beside classification rows).
+    """
     has_acc = board.groupby(["dataset", "model"]).test_acc_mean.transform(lambda acc: acc.notna().any())
-    board["score"] = (-board.test_acc_mean).where(has_acc, board.test_loss_mean)
-    board["all_diverged"] = board.seeds == 0
-    board = board.sort_values(["dataset", "model", "all_diverged", "score", "technique", "setting", "config_hash"],
-                              na_position="last", ignore_index=True)
-    return board.drop(columns=["all_diverged", "score"])
+    scores, survivors = [], []
+    for _, row in board.iterrows():
+        metric, worst = ("test_acc", 0.0) if has_acc[row.name] else ("test_loss", math.inf)
+        mine = runs[(runs.config_hash == row.config_hash) & (runs.baseline_hash == row.baseline_hash)]
+        score = score_counting_failures(mine[metric], mine.diverged, worst)
+        scores.append(score)
+        # sort keys: lower first
+        survivors.append((row.seeds == 0, -score if metric == "test_acc" else score,
+                          row.diverged / max(1, row.seeds + row.diverged),
+                          -row.test_acc_mean if metric == "test_acc" else row.test_loss_mean))
+    board["rank_score"] = scores
+    keys = pd.DataFrame(survivors, columns=["_all_diverged", "_score", "_diverged_share", "_mean"], index=board.index)
+    board = pd.concat([board, keys], axis=1)
+    board = board.sort_values(["dataset", "model", "_all_diverged", "_score", "_diverged_share", "_mean", "technique", "setting",
+                               "config_hash", "baseline_hash"], na_position="last", ignore_index=True)
+    return board.drop(columns=list(keys.columns))

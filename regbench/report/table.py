@@ -19,11 +19,13 @@ def fmt(mean: float, half: float, percent: bool = False, signed: bool = False) -
     return text + (f" ± {half * scale:.{digits}f}" if math.isfinite(half) else "")
 
 
-def fmt_probability(p: float, low: float, high: float, interval: bool = True) -> str:
-    """'0.83 [0.50, 1.00]' (the point and its bootstrap interval), or '0.83'; '—' for a missing value."""
+def fmt_probability(p: float, low: float, high: float, wins: float, n: int, compact: bool = False) -> str:
+    """'0.83 (5/6) [0.44, 0.97]': the share of seeds that improved, the count (a tie counts half: 2.5/3)
+    and its Wilson interval; compact (the terminal): the count alone, '5/6'. '—' for a missing value."""
     if not math.isfinite(p):
         return "—"
-    return f"{p:.2f}" + (f" [{low:.2f}, {high:.2f}]" if interval else "")
+    count = f"{wins:g}/{n}"
+    return count if compact else f"{p:.2f} ({count}) [{low:.2f}, {high:.2f}]"
 
 
 def fmt_p_value(p: float) -> str:
@@ -40,7 +42,7 @@ DISPLAY = [("test acc %", "test_acc", True, 0), ("train acc %", "train_acc", Tru
 REGRESSION_PRIORITY = {"test_loss": 0, "train_loss": 3, "gap_loss": 0}
 # shorter headers for the terminal, where every column counts against 80 characters
 SHORT = {"gap (train−test) %": "gap %", "mean member test acc %": "member acc %", "Δ test acc %": "Δ acc %"}
-P_IMPROVE, P_VALUE = "P(improve)", "p (paired t)"
+P_IMPROVE, P_VALUE, P_HOLM = "P(improve)", "p (paired t)", "p (Holm)"
 LABEL_COLUMNS = ["config", "dataset", "model", "technique", "setting"]
 FEW_SEEDS_MARK = "*"
 
@@ -52,10 +54,11 @@ def display_rows(board: pd.DataFrame, compact: bool = False,
     Compact: dataset and model columns that are the same on every row, and the parts of the setting
     every row shares (a suite's trainer values), move to `shared` ('setting=trainer.epochs=3', for the
     title) instead of disappearing, and leave the baseline names too; the config column is kept only
-    where two rows would otherwise look the same; P(improve) without its interval. With a `width`, the
-    optional columns (by DISPLAY's priority, then baseline, p and, last, P(improve)) are dropped until
-    the table fits, keeping labels, seeds, test acc (loss), gap and Δ. A row with fewer than 3 seeds
-    has '*' after its seed count.
+    where two rows would otherwise look the same, and the baseline column wherever two rows share a config
+    (one config run against two baselines); P(improve) as the count of seeds that improved. With a
+    `width`, the optional columns (by DISPLAY's priority, then baseline, the raw p, the Holm p and, last,
+    P(improve)) are dropped until the table fits, keeping labels, seeds, test acc (loss), gap and Δ. A
+    row with fewer than 3 seeds has '*' after its seed count.
     """
     no_acc = board.test_acc_mean.isna().all()
     priority = {m: REGRESSION_PRIORITY.get(m, rank) if no_acc else rank for _, m, _, rank in DISPLAY}
@@ -74,11 +77,13 @@ def display_rows(board: pd.DataFrame, compact: bool = False,
             labels.remove("setting")
         if not board.duplicated(labels[1:]).any():
             labels.remove("config")
+    # one config run against two baselines is two rows with the same labels: the baseline tells them apart
+    baseline_needed = bool(board.duplicated("config_hash").any())
     # Δ test acc for classification rows, Δ test loss for rows without accuracy (regression)
     deltas = [d for d in (("Δ test acc %", "delta_test_acc", True), ("Δ test loss", "delta_test_loss", False))
               if d[1] == "delta_test_acc" and not no_acc or d[1] == "delta_test_loss" and
               (no_acc or (board.test_acc_mean.isna() & board.test_loss_mean.notna()).any())]
-    header = [*labels, "seeds", *[d[0] for d in shown], *[d[0] for d in deltas], P_IMPROVE, P_VALUE, "baseline"]
+    header = [*labels, "seeds", *[d[0] for d in shown], *[d[0] for d in deltas], P_IMPROVE, P_VALUE, P_HOLM, "baseline"]
     cells = []
     for _, row in board.iterrows():
         seeds = f"{row.seeds}" + (FEW_SEEDS_MARK if row.few_seeds else "") \
@@ -87,11 +92,13 @@ def display_rows(board: pd.DataFrame, compact: bool = False,
                      + [fmt(row[f"{m}_mean"], row[f"{m}_ci"], percent=pct) for _, m, pct, _ in shown]
                      + [fmt(row[f"{d}_mean"], row[f"{d}_ci"], percent=pct, signed=True) for _, d, pct in deltas]
                      + [fmt_probability(row.prob_improve, row.prob_improve_low, row.prob_improve_high,
-                                        interval=not compact),
-                        fmt_p_value(row.p_value), row.baseline])
+                                        row.improved_seeds, row.delta_seeds, compact=compact),
+                        fmt_p_value(row.p_value), fmt_p_value(row.p_holm), row.baseline])
     if compact:
         # P(improve) goes last of all: a regression row's losses (0.498 ± 0.022) leave it no room at 80
-        ranks = {d[0]: priority[d[1]] for d in shown} | {"baseline": 4, P_VALUE: 1, P_IMPROVE: 0.5}
+        # the raw p goes before the Holm p: across a table, the Holm p is the one to read
+        ranks = {d[0]: priority[d[1]] for d in shown} | {"baseline": None if baseline_needed else 4,
+                                                         P_VALUE: 1.5, P_HOLM: 1, P_IMPROVE: 0.5}
         header, cells = fit(header, cells, ranks, width)
         header = [SHORT.get(name, name) for name in header]
     return header, cells, shared
@@ -145,14 +152,43 @@ def without_common_setting(board: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 
 NOTES = ("Mean ± 95% CI half-width (Student t) over the seeds that did not diverge; diverged seeds are "
-         "counted in `seeds` and left out of every column and of Δ. Δ test acc (Δ test loss for rows "
-         "without accuracy, e.g. regression) is paired on shared seeds with the row named in `baseline` (the job's `baseline_hash`); `config` is the start of "
-         "`config_hash` (leaderboard.csv has both hashes in full). P(improve): the share of those shared seeds "
-         "on which the row beats its baseline (higher test accuracy; lower test loss without accuracy), a "
-         "tie counting one half, with a 95% percentile-bootstrap interval over the seeds (2000 resamples, "
-         "fixed seed); p (paired t): two-sided paired t-test of Δ = 0 on the same seeds. "
+         "counted in `seeds` and left out of every column and of Δ. Rows are ranked by the test metric "
+         "averaged over all their seeds with a diverged seed at the worst possible value (accuracy 0, test "
+         "loss +∞), so diverged seeds count against a row: a row ranks below another whose seeds all "
+         "finished unless its surviving seeds make up for the lost ones (with a loss they never do); "
+         "leaderboard.csv has that `rank_score`. Δ test acc (Δ test loss for rows without accuracy, e.g. "
+         "regression) is paired on shared seeds with the row named in `baseline` (the job's "
+         "`baseline_hash`); `config` is the start of `config_hash` (leaderboard.csv has both hashes in "
+         "full). P(improve): the share of those shared seeds on which the row beats its baseline (higher "
+         "test accuracy; lower test loss without accuracy), a tie counting one half, then that count of "
+         "seeds and its 95% Wilson score interval, which stays wide on few seeds (3 of 3: [0.44, 1.00]). "
+         "p (paired t): two-sided paired t-test of Δ = 0 on the same seeds; p (Holm): that p adjusted "
+         "(Holm–Bonferroni) over every row with a p in the same dataset and model, the family of one "
+         "table. Read p (Holm) to ask whether any row of a table differs from its baseline at all; the "
+         "raw p only for a row chosen before looking. "
          f"{FEW_SEEDS_MARK} after the seed count: fewer than 3 seeds, so the intervals and p say little. "
          "test ECE: expected calibration error of the test-set probabilities (15 equal-width bins).")
+
+
+def version_notes(board: pd.DataFrame) -> list[str]:
+    """One line per row whose runs were written by several versions of regbench or torch ('unknown' for
+    a file without `versions`): 'config 1a2b3c4d (dropout) pools runs from regbench 0.1.0 and 0.2.0'."""
+    lines = []
+    shared_config = board.config_hash.duplicated(keep=False)
+    for i, row in board.iterrows():
+        mixed = [(package, row[column].split()) for package, column in
+                 (("regbench", "regbench_versions"), ("torch", "torch_versions"))
+                 if isinstance(row[column], str) and len(row[column].split()) > 1]
+        if not mixed:
+            continue
+        name = f"{row.technique} {row.setting}".strip() + (f" vs {row.baseline}" if shared_config[i] else "")
+        lines.append(f"config {row.config} ({name}) pools runs from "
+                     + "; ".join(f"{package} {and_list(versions)}" for package, versions in mixed))
+    return lines
+
+
+def and_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def hidden_note(board: pd.DataFrame) -> str:
@@ -169,6 +205,10 @@ def markdown(board: pd.DataFrame, unfinished: list[dict]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
     text = "\n".join(lines) + "\n\n" + NOTES + (f" {note}." if note else "") + "\n"
+    versions = version_notes(board)
+    if versions:
+        text += "\nRows whose runs come from different versions (leaderboard.csv lists them per row):\n"
+        text += "".join(f"- {line}\n" for line in versions)
     failed = [u for u in unfinished if u["status"] != NOT_APPLICABLE]
     if failed:
         text += "\nUnfinished jobs (not counted):\n"
@@ -197,6 +237,8 @@ def print_table(board: pd.DataFrame, unfinished: list[dict]) -> None:
 
     console = terminal()
     print_board(console, board[board.shown])
+    for line in version_notes(board[board.shown]):
+        console.print(Text(line, style="yellow"))
     note = hidden_note(board)
     if note:
         console.print(Text(note))
@@ -216,8 +258,9 @@ def print_board(console, board: pd.DataFrame) -> None:
         header, cells, shared = display_rows(part, compact=True, width=console.width)
         caption = None
         if k == len(datasets) - 1:
-            caption = Text("mean ± 95% CI over non-diverged seeds; Δ paired with the baseline on shared seeds; "
-                           "P(improve): share of those seeds that beat it"
+            caption = Text("mean ± 95% CI over non-diverged seeds; ranked over all seeds, a diverged seed "
+                           "scoring worst; Δ paired with the baseline on shared seeds; P(improve): seeds that "
+                           "beat it; p (Holm): adjusted over the table"
                            + ("; * fewer than 3 seeds" if board.few_seeds.any() else "")
                            + "; every column and interval in leaderboard.md")
         table = Table(title=Text(" ".join([TITLE, *shared])), caption=caption)
