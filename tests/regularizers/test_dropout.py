@@ -79,7 +79,9 @@ def test_dropout_end_to_end(make_cfg):
     # the trainer hands the masks in: heavy dropout fits the (eval-mode) training set less well
     assert heavy["runs"][0]["train_loss"] > none["runs"][0]["train_loss"]
     conv = end_to_end(make_cfg, "regularizer=dropout", "model=cnn1d", "trainer.epochs=1")
+    conv_none = end_to_end(make_cfg, "regularizer=none", "model=cnn1d", "trainer.epochs=1")
     assert conv["status"] == "completed" and conv["technique"] == "dropout"
+    assert conv["runs"][0]["train_loss"] > conv_none["runs"][0]["train_loss"]
 
 
 def test_zero_drop_probability_asks_for_no_random_draws():

@@ -63,7 +63,12 @@ def test_member_draws_do_not_depend_on_the_population():
 
 
 def test_mixup_end_to_end_and_with_l2(make_cfg):
+    none, l2 = end_to_end(make_cfg, "regularizer=none"), end_to_end(make_cfg, "regularizer=l2")
     alone = end_to_end(make_cfg, "regularizer=mixup")
     composed = end_to_end(make_cfg, "regularizer=[l2,mixup]")
     assert alone["status"] == "completed" and alone["technique"] == "mixup"
     assert composed["status"] == "completed" and composed["technique"] == "l2+mixup"
+    # the mixed batches reach the loss: the clean training set is fitted less well than without them
+    # (mixup draws from its own streams: without its batches each run would be its baseline's bit for bit)
+    assert alone["runs"][0]["train_loss"] > none["runs"][0]["train_loss"]
+    assert composed["runs"][0]["train_loss"] > l2["runs"][0]["train_loss"]

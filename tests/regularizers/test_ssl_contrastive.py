@@ -146,12 +146,17 @@ def test_view_ops_of_another_modality_do_not_apply(make_cfg):
 
 def test_ssl_contrastive_end_to_end(make_cfg):
     record = end_to_end(make_cfg, *SMALL)
+    none = end_to_end(make_cfg, "regularizer=none")
     assert record["status"] == "completed" and record["technique"] == "ssl_contrastive"
+    # fine-tuning starts from the pretrained body: from the baseline's init it would be the baseline run bit for bit
+    assert record["runs"][0]["test_loss"] != pytest.approx(none["runs"][0]["test_loss"], rel=1e-6)
 
 
 def test_ssl_contrastive_composes_with_l2(make_cfg):
     record = end_to_end(make_cfg, "regularizer=[l2,ssl_contrastive]", *SMALL[1:])
-    assert record["status"] == "completed"
+    l2 = end_to_end(make_cfg, "regularizer=l2")
+    assert record["status"] == "completed" and record["technique"] == "l2+ssl_contrastive"
+    assert record["runs"][0]["test_loss"] != pytest.approx(l2["runs"][0]["test_loss"], rel=1e-6)
 
 
 def test_defaults_follow_the_mnist1d_simclr_recipe(make_cfg):

@@ -82,12 +82,17 @@ def test_bad_knobs_are_refused(make_cfg, knob):
 
 def test_ssl_masked_end_to_end(make_cfg):
     record = end_to_end(make_cfg, *SMALL, "regularizer.ssl_masked.span=4")
+    none = end_to_end(make_cfg, "regularizer=none")
     assert record["status"] == "completed" and record["technique"] == "ssl_masked"
+    # fine-tuning starts from the pretrained body: from the baseline's init it would be the baseline run bit for bit
+    assert record["runs"][0]["test_loss"] != pytest.approx(none["runs"][0]["test_loss"], rel=1e-6)
 
 
 def test_ssl_masked_composes_with_l2(make_cfg):
     record = end_to_end(make_cfg, "regularizer=[l2,ssl_masked]", "regularizer.ssl_masked.pretrain_epochs=1")
-    assert record["status"] == "completed"
+    l2 = end_to_end(make_cfg, "regularizer=l2")
+    assert record["status"] == "completed" and record["technique"] == "l2+ssl_masked"
+    assert record["runs"][0]["test_loss"] != pytest.approx(l2["runs"][0]["test_loss"], rel=1e-6)
 
 
 def test_extra_unlabelled_pool_is_a_fresh_draw_without_test_inputs(make_cfg):

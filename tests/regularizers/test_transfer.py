@@ -107,7 +107,10 @@ def test_transfer_refuses_the_targets_own_draw(make_cfg):
 
 def test_transfer_end_to_end(make_cfg):
     record = end_to_end(make_cfg, *SMALL)
+    none = end_to_end(make_cfg, "regularizer=none")
     assert record["status"] == "completed" and record["technique"] == "transfer"
+    # fine-tuning starts from the pretrained body: from the baseline's init it would be the baseline run bit for bit
+    assert record["runs"][0]["test_loss"] != pytest.approx(none["runs"][0]["test_loss"], rel=1e-6)
 
 
 def test_mnist1d_draws_need_an_mnist1d_target(make_cfg):

@@ -76,3 +76,7 @@ def test_weight_noise_end_to_end_and_with_l2(make_cfg):
     both = end_to_end(make_cfg, "regularizer=[l2,weight_noise]")
     assert noisy["status"] == "completed" and noisy["technique"] == "weight_noise"
     assert both["status"] == "completed" and both["technique"] == "l2+weight_noise"
+    # the gradient taken at noisy weights fits the (clean) training set less well than without noise
+    none, l2 = end_to_end(make_cfg, "regularizer=none"), end_to_end(make_cfg, "regularizer=l2")
+    assert noisy["runs"][0]["train_loss"] > none["runs"][0]["train_loss"]
+    assert both["runs"][0]["train_loss"] > l2["runs"][0]["train_loss"]
