@@ -2,9 +2,14 @@
 `patience` epochs, and report the weights of its best epoch (UDL 9.3.1; Prechelt 1998, "Early Stopping -
 But When?").
 
-Each member keeps its own best loss, best epoch, best weights and patience counter, updated with masks
-(torch.where), never a per-member `break`. A member that has stopped no longer updates its state, and the
-trainer leaves its parameters as they are from the next epoch; the weights reported are its best ones.
+Patience counts epochs, whatever `trainer.eval_every`: the monitor runs at each validation (every
+eval_every epochs and the last), and a member stops at the first one at least `patience` epochs after its
+best epoch (before any improvement: after the start, epoch 0). With eval_every 1 that is exactly
+`patience` epochs after its best; with eval_every k, the first validation from then on.
+
+Each member keeps its own best loss, best epoch and best weights, updated with masks (torch.where), never
+a per-member `break`. A member that has stopped no longer updates its state, and the trainer leaves its
+parameters as they are from the next epoch; the weights reported are its best ones.
 """
 from __future__ import annotations
 
@@ -22,8 +27,7 @@ from regbench.trainer.streams import Streams
 class StopState:
     """Per-member monitor state: every tensor is (P,) except `params` (name -> (P, *shape))."""
     best_loss: torch.Tensor
-    best_epoch: torch.Tensor
-    waited: torch.Tensor
+    best_epoch: torch.Tensor   # 0 until the first improvement: patience then counts from the start
     stopped: torch.Tensor
     params: Params
 
@@ -33,7 +37,6 @@ class StopState:
         P = some.shape[0]
         return cls(best_loss=torch.full((P,), torch.inf, device=some.device),
                    best_epoch=torch.zeros(P, dtype=torch.long, device=some.device),
-                   waited=torch.zeros(P, dtype=torch.long, device=some.device),
                    stopped=torch.zeros(P, dtype=torch.bool, device=some.device),
                    params={name: value.detach().clone() for name, value in params.items()})
 
@@ -45,19 +48,20 @@ def per_member(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 def monitor(state: StopState, epoch: int, val_loss: torch.Tensor, params: Params,
             patience: int, min_delta: float) -> tuple[StopState, torch.Tensor]:
-    """One epoch of the monitor: returns the new state and the (P,) mask of members that stop now.
+    """The monitor at a validation after `epoch` epochs: returns the new state and the (P,) mask of
+    members that stop now.
 
-    A member improves when val_loss < best_loss - min_delta (NaN never improves); it stops once it has
-    gone `patience` epochs without improving. Stopped members keep their state as it was.
+    A member improves when val_loss < best_loss - min_delta (NaN never improves); it stops once
+    `patience` epochs (a number or a (P,) tensor) have passed since its best epoch, counted in epochs,
+    not in validations. Stopped members keep their state as it was.
     """
     running = ~state.stopped
     improved = running & (val_loss < state.best_loss - min_delta)                        # (P,)
-    waited = torch.where(improved, 0, state.waited + running.long())
-    stops = running & (waited >= patience)
+    best_epoch = torch.where(improved, epoch, state.best_epoch)
+    stops = running & (epoch - best_epoch >= patience)
     return StopState(
         best_loss=torch.where(improved, val_loss, state.best_loss),
-        best_epoch=torch.where(improved, epoch, state.best_epoch),
-        waited=waited,
+        best_epoch=best_epoch,
         stopped=state.stopped | stops,
         params={name: torch.where(per_member(improved, value), value.detach(), state.params[name])
                 for name, value in params.items()},

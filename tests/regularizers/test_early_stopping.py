@@ -20,11 +20,12 @@ VAL = torch.tensor([[3.0, 3.0, 3.0],
                     [0.1, 0.7, 1.0]])
 
 
-def run_monitor(hook: EarlyStopping, val: torch.Tensor = VAL):
-    """Feed the hook epochs whose parameters hold the epoch number; return the per-epoch stop masks."""
+def run_monitor(hook: EarlyStopping, val: torch.Tensor = VAL, every: int = 1):
+    """Feed the hook validations after every `every` epochs, whose parameters hold the epoch number;
+    return the stop masks of each validation."""
     hook.bind(streams=None, data=type("D", (), {"y_val": torch.ones(3)})())
     masks = []
-    for epoch, losses in enumerate(val, start=1):
+    for epoch, losses in zip(range(every, every * len(val) + 1, every), val):
         params = {"w": torch.full((3, 2, 2), float(epoch)), "b": torch.full((3, 2), float(epoch))}
         masks.append(hook.epoch_end(epoch, params, {"val_loss": losses}))
     return torch.stack(masks), hook.finalize(params)
@@ -36,6 +37,17 @@ def test_each_member_stops_after_patience_and_gets_its_best_weights_back():
     assert masks.int().T.tolist() == [[0, 0, 0, 1, 0, 0], [0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0]]
     torch.testing.assert_close(best["w"][:, 0, 0], torch.tensor([2.0, 4.0, 6.0]))
     torch.testing.assert_close(best["b"][:, 0], torch.tensor([2.0, 4.0, 6.0]))
+
+
+def test_patience_counts_epochs_not_validations():
+    # validations every 3 epochs (3, 6, ..., 18); patience 5 epochs: member 0 (best at 6) stops at the
+    # first validation 5 epochs on, epoch 12 (not after 5 more validations); member 1 (best at 12) at 18
+    masks, best = run_monitor(EarlyStopping(patience=5), every=3)
+    assert masks.int().T.tolist() == [[0, 0, 0, 1, 0, 0], [0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0]]
+    torch.testing.assert_close(best["w"][:, 0, 0], torch.tensor([6.0, 12.0, 18.0]))
+    # patience shorter than the spacing: the first validation without an improvement stops it
+    masks, _ = run_monitor(EarlyStopping(patience=1), every=3)
+    assert masks.int().T.tolist() == [[0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 0]]
 
 
 def test_min_delta_ignores_small_improvements():
@@ -85,6 +97,24 @@ def test_population_members_stop_at_their_own_epochs_with_their_best_weights(mak
         assert best == len(curve) - 1 - 2     # stopped `patience` epochs after its best
         # the reported weights are the best epoch's: same validation loss
         torch.testing.assert_close(result.final["val_loss"][m], curve[best], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("eval_every, patience", [(2, 3), (3, 2)])
+def test_with_sparse_validation_a_member_stops_at_the_first_validation_patience_epochs_after_its_best(
+        make_cfg, eval_every, patience):
+    cfg = make_cfg("regularizer=early_stopping", f"regularizer.early_stopping.patience={patience}",
+                   "trainer.epochs=30", f"trainer.eval_every={eval_every}", "trainer.curve_every=1", "replicates=3")
+    experiment = Experiment.from_config(cfg)
+    result = train_population(experiment.model, experiment.dataset.load(), experiment.trainer,
+                              experiment.regularizers, experiment.seeds, torch.device("cpu"))
+    assert (result.epochs < 30).all()
+    for m, seed in enumerate(experiment.seeds):
+        val = {row["epoch"]: row["val_loss"] for row in result.curves if row["seed"] == seed}
+        validated = [epoch for epoch in val if epoch % eval_every == 0]
+        best = min(validated, key=val.get)                        # the monitor sees the validations only
+        assert best == int(result.best_epoch[m])
+        first_due = next(epoch for epoch in validated if epoch >= best + patience)
+        assert int(result.epochs[m]) == first_due, (best, validated)
 
 
 def test_early_stopping_end_to_end_with_l2(make_cfg):
