@@ -21,9 +21,10 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from regbench import identity, jobs, plugins, progress, tuning
-from regbench.config import CONF_DIR, ConfigError, check_choice
-from regbench.experiment import Experiment, PointResult, grid_points, job_record, run_job
+from regbench import identity, jobs, plugins, progress, tuning, wiring  # noqa: F401 (wiring: Hydra's resolvers)
+from regbench.config import CONF_DIR, ConfigError, check_choice, top_level
+from regbench.experiment import Experiment, PointResult, job_record, run_job
+from regbench.settings import grid_points, selected_techniques, technique_label
 from regbench.trainer.hooks import NotApplicable
 from regbench.results import write_atomic, write_csv, write_json, write_npz
 
@@ -91,12 +92,17 @@ def point_configs(cfg: DictConfig, grid: dict[str, list],
 
 
 def failure(cfg: DictConfig, overrides: list[str], error: BaseException) -> dict:
-    """A metrics.json record for a job that could not start; works even where the config is broken."""
+    """A metrics.json record for a job that could not start; works even where the config is broken
+    (it has no identity: nothing is ever reused from it)."""
+    raw = top_level(cfg, resolve=False)
     try:
-        record = job_record(cfg, overrides)
-    except Exception:  # the identity itself could not be computed (e.g. no technique selected)
-        record = {"technique": None, "dataset": None, "model": None, "overrides": list(overrides),
-                  "runs": [], "pid": os.getpid()}
+        technique = technique_label(selected_techniques(raw.get("regularizer")))
+    except ConfigError:
+        technique = None
+    record = {"technique": technique, "dataset": (raw.get("dataset") or {}).get("name"),
+              "model": (raw.get("model") or {}).get("name"), "config_hash": identity.invalid_hash(cfg),
+              "overrides": list(overrides), "config": raw,
+              "runs": [], "host": socket.gethostname(), "pid": os.getpid()}
     seed, replicates = cfg.get("seed"), cfg.get("replicates")
     if isinstance(seed, int) and isinstance(replicates, int):  # so that a rerun finds it (jobs.same_job)
         record["seeds"] = [seed + r for r in range(replicates)]
@@ -124,12 +130,15 @@ def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool
     jobs.watch_launcher()
     try:
         check_overrides(overrides)
-        experiment = Experiment.from_config(cfg)  # every value checked before anything runs
+        experiment = Experiment.from_config(cfg)  # every value checked, the identity computed, once
         if experiment.threads is None:  # never jobs × threads > cores (an explicit threads=N wins)
             experiment.threads = jobs.job_threads(launcher, multirun)
-        record = job_record(cfg, overrides)
-        configs = point_configs(cfg, experiment.grid, overrides) if experiment.grid else []
-        point_records = [job_record(point_cfg, point_overrides) for point_cfg, point_overrides in configs]
+        record = job_record(experiment, cfg, overrides)
+        # each grid point as the job that would train that value alone: its own identity and labels
+        points = [(Experiment.from_config(point_cfg), point_cfg, point_overrides)
+                  for point_cfg, point_overrides in point_configs(cfg, experiment.grid, overrides)] \
+            if experiment.grid else []
+        point_records = [job_record(*point) for point in points]
     except ConfigError as error:
         if not multirun:
             raise
@@ -140,16 +149,16 @@ def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool
         return record
     seeds = experiment.seeds
     record["seeds"] = seeds
-    target = jobs.result_dir(job_dir, record["config_hash"], seeds, identity.job_dir_name(cfg))
+    target = jobs.result_dir(job_dir, record["config_hash"], seeds, experiment.dir_name)
     with jobs.claim(target) as holder:
         if holder is not None:
             log.info("%s: the same job is running now (pid %s): not started twice", target.name, holder.get("pid"))
             return {**record, "status": "skipped", "job_dir": str(target)}
         if experiment.grid:
-            for (point_cfg, _), point in zip(configs, point_records):
+            for (point_experiment, point_cfg, _), point in zip(points, point_records):
                 point.update(seeds=seeds, grid={"config_hash": record["config_hash"], "keys": list(experiment.grid),
                                                 "default": identity.at_defaults(point_cfg, list(experiment.grid))})
-            dirs = [target / identity.job_dir_name(point["config"]) for point in point_records]
+            dirs = [target / point_experiment.dir_name for point_experiment, _, _ in points]
         else:
             point_records, dirs = [record], [target]
         records = run_points(experiment, cfg, point_records, dirs, multirun, target)

@@ -45,6 +45,14 @@ def data_dir() -> str:
     return os.environ.get("REGBENCH_DATA_DIR", "~/.cache/regbench")
 
 
+def cached_draw() -> str:
+    """The published MNIST-1D draw's cache file (written if missing), for the reference process."""
+    from regbench.data.mnist1d import cache_name, load_cached
+
+    load_cached(data_dir(), 42)
+    return str(Path(os.path.expanduser(data_dir())) / cache_name(42))
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -83,10 +91,11 @@ def reference_seconds(x_train: torch.Tensor, y_train: torch.Tensor, epochs: int,
     return time.perf_counter() - start
 
 
-def reference_process(models: int, epochs: int, device: torch.device) -> None:
+def reference_process(models: int, epochs: int, device: torch.device, data_file: str) -> None:
     """`--reference-only`: the reference as a user's script, data read from the MNIST-1D cache file
-    (all 4000 training examples, like the CLI with dataset.val_fraction=0); imports torch and numpy only."""
-    arrays = np.load(Path(os.path.expanduser(data_dir())) / "mnist1d_seed42.npz")
+    `data_file` (all 4000 training examples, like the CLI with dataset.val_fraction=0); imports torch
+    and numpy only."""
+    arrays = np.load(data_file)
     x_train = torch.tensor(arrays["x"], dtype=torch.float32)
     y_train = torch.tensor(arrays["y"], dtype=torch.int64)
     for seed in range(models):
@@ -223,7 +232,8 @@ def process_rows(epochs: int, device: torch.device, models: list[int], repeats: 
     threads = torch.get_num_threads()  # the timed processes run at this process's thread count
     with tempfile.TemporaryDirectory(prefix="regbench-bench-") as scratch:
         for count in models:
-            reference = [sys.executable, "-m", "regbench.bench", "--reference-only", "--models", str(count),
+            reference = [sys.executable, "-m", "regbench.bench", "--reference-only", "--data-file", cached_draw(),
+                         "--models", str(count),
                          "--epochs", str(epochs), "--device", str(device), "--threads", str(threads)]
             runs = []
             for repeat in range(repeats):
@@ -346,6 +356,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reference-only", action="store_true",
                         help="only train the reference loop, --models times, and print nothing "
                              "(the process timings run this)")
+    parser.add_argument("--data-file", help="the MNIST-1D draw --reference-only reads (the benchmark passes its cache file)")
     parser.add_argument("--models", type=int, default=PROCESS_MODELS[0],
                         help=f"models --reference-only trains one after another (default {PROCESS_MODELS[0]})")
     args = parser.parse_args(argv)
@@ -364,7 +375,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if args.reference_only:
-        reference_process(args.models, args.epochs, device)
+        if args.data_file is None:
+            parser.error("--reference-only needs --data-file (the MNIST-1D cache file it trains on)")
+        reference_process(args.models, args.epochs, device, args.data_file)
         return
     from regbench.regularizers import REGULARIZERS
 

@@ -1,56 +1,24 @@
-"""Turning config nodes into validated objects.
+"""Turning config nodes into validated objects: the ground floor every other module builds on.
 
 Hydra checks that keys exist (the composed config is in struct mode); the dataclasses built here check
-values, so a bad value fails before training with one line naming the key and what is allowed.
+values, so a bad value fails before training with one line naming the key and what is allowed. This
+module imports nothing of regbench's: the Hydra wiring (resolvers, the ConfigStore) lives beside the app
+(regbench/wiring.py), which may import any layer.
 """
 from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+import json
 import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
-from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 # regbench/conf: in the repo a symlink to the top-level conf/, in a wheel the packaged copy (pyproject.toml).
 CONF_DIR = (Path(__file__).parent / "conf").resolve()
-
-# ${div:a,b} in conf/: e.g. grad_penalty's strength = lr/4 follows a learning-rate sweep.
-OmegaConf.register_new_resolver("div", lambda a, b: float(a) / float(b), replace=True)
-
-
-def _job_dir_name(*, _root_: DictConfig) -> str:
-    from regbench.identity import job_dir_name  # identity builds on this module
-    return job_dir_name(_root_)
-
-
-# ${regbench_job:} in conf/hydra/regbench.yaml names a sweep job's dir by its identity.
-OmegaConf.register_new_resolver("regbench_job", _job_dir_name, replace=True)
-
-
-def _plugins_help() -> str:
-    from regbench.plugins import help_text  # only `--help` lists them
-    return help_text()
-
-
-# ${regbench_plugins:} in conf/hydra/regbench.yaml's help template lists the installed plug-ins.
-OmegaConf.register_new_resolver("regbench_plugins", _plugins_help, replace=True)
-
-
-def _open_regularizer_node() -> DictConfig:
-    """conf/config.yaml's first default. Hydra closes every node that is not explicitly open, so without
-    this `regularizer.dropout.p=0.2,0.5` beside `regularizer=none,dropout` is refused in the `none` jobs.
-    Open, the `none` jobs get settings of a technique they did not select: they are validated and then
-    ignored (not part of the result's identity; see regbench.identity)."""
-    node = OmegaConf.create({"regularizer": {}})
-    OmegaConf.set_struct(node.regularizer, False)
-    return node
-
-
-ConfigStore.instance().store(name="regbench_base", node=_open_regularizer_node())
 
 
 class ConfigError(ValueError):
@@ -82,6 +50,42 @@ def check_number(key: str, value: Any, *, low: float | None = None, high: float 
 def check_choice(key: str, value: Any, choices: tuple | list) -> None:
     if value not in choices:
         raise ConfigError(f"{key}={value!r} is not allowed: choose one of {', '.join(map(str, choices))}")
+
+
+def show(value: Any) -> str:
+    """A value as it would be typed on the command line: null, true, 0.001, [400,400]."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(show(v) for v in value) + "]"
+    return json.dumps(value) if isinstance(value, (bool, type(None))) else str(value)
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts -> {'a.b.c': leaf}; lists are leaves."""
+    if not isinstance(node, dict) or (prefix and not node):
+        return {prefix: node}
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def canonical(node: Any) -> Any:
+    """Numbers as floats (1 and 1.0 are the same setting), recursively; bools and strings as they are."""
+    if isinstance(node, dict):
+        return {str(k): canonical(v) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [canonical(v) for v in node]
+    if isinstance(node, (int, float)) and not isinstance(node, bool):
+        return float(node)
+    return node
+
+
+def top_level(cfg: Mapping | DictConfig, resolve: bool = True) -> dict[str, Any]:
+    """The config as plain containers without the hydra node; interpolations resolved when `resolve`."""
+    if OmegaConf.is_config(cfg):
+        return {key: OmegaConf.to_container(cfg[key], resolve=resolve) if OmegaConf.is_config(cfg[key])
+                else cfg[key] for key in cfg if key != "hydra"}
+    return {key: value for key, value in cfg.items() if key != "hydra"}
 
 
 def plain(node: Any) -> Any:

@@ -1,9 +1,6 @@
 """An experiment: the config turned into validated parts, trained, and reported as metrics.json rows."""
 from __future__ import annotations
 
-import dataclasses
-import itertools
-import json
 import os
 import socket
 import time
@@ -14,84 +11,12 @@ import torch
 from omegaconf import DictConfig
 
 import regbench
-from regbench.config import ConfigError, build, build_named, check_choice, check_number, option_file, plain
-from regbench import identity, plugins
-from regbench.identity import selected_techniques, technique_label
-from regbench.data import DATASETS
-from regbench.models import MODELS
-from regbench.regularizers import REGULARIZERS
-from regbench.trainer import Regularizer, TrainerSettings, TrainResult, train_population
+from regbench import identity
+from regbench.config import plain
+from regbench.settings import Settings, grid_points
+from regbench.trainer import TrainResult, train_population
 from regbench.trainer.hooks import Grid
-from regbench.tuning import check_selection, check_validation
-
-DEVICES = ("auto", "cpu", "cuda")
-
-
-def resolve_device(choice: str) -> torch.device:
-    check_choice("device", choice, DEVICES)
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device=cuda is not available on this machine: choose auto or cpu")
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(choice)
-
-
-def takes_list(cls: type, knob: str) -> bool:
-    """Whether a list is one value of this knob (augment's `ops`), not a grid of values."""
-    kinds = {f.name: str(f.type) for f in dataclasses.fields(cls)}
-    return "list" in kinds.get(knob, "")
-
-
-def member_knob_names() -> str:
-    return ", ".join(f"{name}.{knob}" for name, cls in sorted(REGULARIZERS.items()) for knob in cls.member_knobs)
-
-
-def knob_grid(name: str, cls: type, settings: dict) -> dict[str, list]:
-    """{knob: values} for each knob of technique `name` given a list of values (a grid); refuses a list
-    for a knob whose values cannot share one population."""
-    grid = {}
-    for knob, values in settings.items():
-        if not isinstance(values, list) or takes_list(cls, knob):
-            continue
-        key = f"regularizer.{name}.{knob}"
-        if knob not in cls.member_knobs:
-            raise ConfigError(f"{key}={identity.show(values)}: a list of values trains in one population only "
-                              f"for {member_knob_names()}; {key} changes the network or the procedure: "
-                              f"sweep it as separate jobs, -m {key}={','.join(map(identity.show, values))}")
-        if not values or len({json.dumps(identity.canonical(value)) for value in values}) < len(values):
-            raise ConfigError(f"{key}={identity.show(values)}: a grid needs one or more distinct values")
-        grid[knob] = values
-    return grid
-
-
-def build_regularizers(node: DictConfig | dict | None) -> tuple[list[Regularizer], dict[str, list]]:
-    """The selected techniques' hooks, and the grid: {'regularizer.<name>.<knob>': values} for every
-    member knob given a list. The hooks hold the first value of each; `Experiment.run` sets the others.
-    Settings given for techniques this job did not select (a sweep's `regularizer.dropout.p=0.2` in its
-    `none` jobs) are checked the same way, then left unused."""
-    chosen = plain(node) or {}
-    selected = selected_techniques(chosen)
-    hooks, grid = [], {}
-    for name, settings in chosen.items():
-        if name not in REGULARIZERS:
-            raise ConfigError(f"regularizer.{name} is not a technique: choose from {', '.join(sorted(REGULARIZERS))}")
-        cls = REGULARIZERS[name]
-        settings = {key: value for key, value in (settings or {}).items() if key != "name"}
-        lists = knob_grid(name, cls, settings)
-        first = {**settings, **{knob: values[0] for knob, values in lists.items()}}
-        for knob, values in lists.items():
-            for value in values[1:]:  # every value checked, as a job of its own would check it
-                build(f"regularizer.{name}", cls, {**first, knob: value})
-        hook = build(f"regularizer.{name}", cls, first)
-        if name in selected:
-            hooks.append(hook)
-            grid.update({f"regularizer.{name}.{knob}": values for knob, values in lists.items()})
-    return hooks, grid
-
-
-def grid_points(grid: dict[str, list]) -> list[dict[str, Any]]:
-    """Every combination of the grid's values, in order ([{}]: no grid, a single point)."""
-    return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+from regbench.tuning import check_validation
 
 
 @dataclass
@@ -103,63 +28,28 @@ class PointResult:
     predictions: dict | None
 
 
-def top_level_keys() -> set[str]:
-    """The settings conf/config.yaml defines, and its groups (not the optional per-dataset overlays,
-    which set keys inside `trainer` and `dataset`)."""
-    root = option_file("", "config")
-    groups = {next(iter(entry)) for entry in root.get("defaults", []) if isinstance(entry, dict)}
-    groups = {group for group in groups if not group.startswith("optional ")}
-    return (set(root) - {"defaults"}) | groups
-
-
-def check_top_level(cfg: DictConfig) -> None:
-    """`+foo=1` composes, but regbench reads no `foo`: refuse it rather than carry it into results."""
-    unknown = sorted(set(cfg.keys()) - top_level_keys() - {"hydra"})
-    if unknown:
-        raise ConfigError(f"{unknown[0]} is not a regbench setting: top-level settings are "
-                          f"{', '.join(sorted(top_level_keys()))}")
-
-
 @dataclass
-class Experiment:
-    dataset: Any
-    model: Any
-    regularizers: list[Regularizer]
-    trainer: TrainerSettings
-    seeds: list[int]
-    device: torch.device
-    technique: str
-    threads: int | None = None
-    # {'regularizer.l2.strength': [1e-4, 1e-3]}: member knobs given several values, all trained in one
-    # population; every combination is a point of its own (its own result and identity)
-    grid: dict[str, list] = field(default_factory=dict)
-    # with a grid: the first `selection_seeds` seeds choose its value on validation (regbench.tuning)
-    selection_seeds: int | None = None
-
-    @property
-    def points(self) -> list[dict[str, Any]]:
-        return grid_points(self.grid)
+class Experiment(Settings):
+    """A job's validated settings (regbench.settings) with what identifies its results, computed once:
+    `config_hash`, `baseline_hash` and row `labels` (regbench.identity)."""
+    identity: dict = field(default_factory=dict)
+    config_hash: str = ""
+    baseline_hash: str = ""
+    labels: dict = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> "Experiment":
         """Validate every group before any training starts; a bad value raises ConfigError."""
-        plugins.load()  # the registries below include the installed plug-ins
-        check_top_level(cfg)
-        check_choice("force", cfg.force, (True, False))
-        identity.baseline_config(cfg)  # checks the `baseline` values
-        check_number("seed", cfg.seed, low=0, integer=True)
-        check_number("replicates", cfg.replicates, low=1, integer=True)
-        check_number("threads", cfg.threads, low=1, integer=True, optional=True)
-        regularizers, grid = build_regularizers(cfg.regularizer)
-        check_selection(cfg.selection_seeds, cfg.replicates, grid)
-        return cls(grid=grid, selection_seeds=cfg.selection_seeds, dataset=build_named("dataset", DATASETS, cfg.dataset),
-                   model=build_named("model", MODELS, cfg.model),
-                   regularizers=regularizers,
-                   trainer=build("trainer", TrainerSettings, cfg.trainer),
-                   seeds=list(range(cfg.seed, cfg.seed + cfg.replicates)),
-                   device=resolve_device(cfg.device),
-                   technique=technique_label([r.name for r in regularizers]),
-                   threads=cfg.threads)
+        experiment = super().from_config(cfg)
+        experiment.identity = identity.identity_of(experiment)
+        experiment.config_hash = identity.digest(experiment.identity)
+        experiment.baseline_hash = identity.baseline_hash(cfg)  # checks the `baseline` values too
+        experiment.labels = identity.labels(cfg)
+        return experiment
+
+    @property
+    def dir_name(self) -> str:
+        return identity.dir_name(self.technique, self.config_hash, self.seeds)
 
     def run(self, on_epoch: Callable | None = None, points: list[int] | None = None) -> list[PointResult]:
         """Train the seeds of the grid's `points` (indices into `self.points`; default all) as one
@@ -255,18 +145,17 @@ def versions() -> dict[str, str]:
     return {"regbench": regbench.__version__, "torch": torch.__version__, "hydra": hydra.__version__}
 
 
-def job_record(cfg: DictConfig, overrides: list[str]) -> dict:
+def job_record(experiment: Experiment, cfg: DictConfig, overrides: list[str]) -> dict:
     """The metrics.json fields known before training starts (filled in by `run_job`).
 
-    `config_hash` is the result's identity (regbench.identity); `baseline_hash` names the `none` result
-    its Δ is paired with; `labels` are the rows' labels: the config's difference from conf/ defaults.
+    `config_hash` is the result's identity and `identity` what it hashes (regbench.identity);
+    `baseline_hash` names the `none` result its Δ is paired with; `labels` are the rows' labels: the
+    config's difference from conf/ defaults; `config` the resolved config as it was given.
     """
-    chosen = selected_techniques(plain(cfg.regularizer))
-    return {"status": "running", "error": None,
-            "technique": technique_label(chosen),
-            "dataset": cfg.dataset.get("name"), "model": cfg.model.get("name"),
-            "config_hash": identity.config_hash(cfg), "baseline_hash": identity.baseline_hash(cfg),
-            "labels": identity.labels(cfg),
+    return {"status": "running", "error": None, "technique": experiment.technique,
+            "dataset": experiment.dataset_name, "model": experiment.model.name,
+            "config_hash": experiment.config_hash, "baseline_hash": experiment.baseline_hash,
+            "labels": experiment.labels, "identity": experiment.identity,
             "overrides": list(overrides), "config": plain(cfg),
             "runs": [], "wall_seconds": None, "device": str(cfg.device), "versions": versions(),
             "host": socket.gethostname(), "pid": os.getpid()}

@@ -10,9 +10,8 @@ from __future__ import annotations
 import math
 
 from regbench import identity
-from regbench.config import ConfigError, check_number
-
-SELECTION_KEY = "selection_seeds"
+from regbench.config import ConfigError, flatten, show
+from regbench.settings import SELECTION_KEY
 
 
 def score_key(runs: list[dict]) -> str:
@@ -53,14 +52,6 @@ def select(points: list[list[dict]], seeds: list[int],
     return (default if default in tied else tied[0]), scores, key
 
 
-def check_selection(selection_seeds, replicates: int, grid: dict) -> None:
-    """`selection_seeds` must leave seeds to report on; it means nothing without a grid (ignored)."""
-    check_number(SELECTION_KEY, selection_seeds, low=1, integer=True, optional=True)
-    if selection_seeds is not None and grid and selection_seeds >= replicates:
-        raise ConfigError(f"{SELECTION_KEY}={selection_seeds} leaves no seed to report the chosen value on: "
-                          f"expected fewer than replicates={replicates}")
-
-
 def check_validation(selection_seeds: int | None, grid: dict, validation_examples: int) -> None:
     """Choosing needs a validation split (called once the data is loaded, before training)."""
     if selection_seeds is not None and grid and validation_examples == 0:
@@ -80,7 +71,8 @@ def tuned_record(grid_record: dict, points: list[dict], grid: dict[str, list], s
     default = next((i for i, point in enumerate(points) if point["grid"].get("default")), None)
     chosen, scores, key = select([point["runs"] for point in points], choosing, default)
     record = {key_: value for key_, value in grid_record.items() if key_ not in ("points", "job_dir")}
-    record.update(config_hash=identity.tuned_hash(grid_record["config"], choosing), seeds=reporting)
+    tuned_identity = identity.tuned_identity(grid_record["identity"], choosing)
+    record.update(identity=tuned_identity, config_hash=identity.digest(tuned_identity), seeds=reporting)
     summary = {"grid": grid_record["config_hash"], "metric": key, "selection_seeds": choosing,
                "scores": [{"values": point_values(point, grid), "config_hash": point["config_hash"], "score": score}
                           for point, score in zip(points, scores)]}
@@ -93,7 +85,7 @@ def tuned_record(grid_record: dict, points: list[dict], grid: dict[str, list], s
     runs = [run for run in point["runs"] if run["seed"] in reporting]
     values = point_values(point, grid)
     # the knob's own name ('strength'): the row's technique column already names the technique
-    setting = " ".join([f"{k.rpartition('.')[2]}={identity.show(v)}" for k, v in values.items()] + [setting])
+    setting = " ".join([f"{k.rpartition('.')[2]}={show(v)}" for k, v in values.items()] + [setting])
     summary.update(chosen=values, chosen_hash=point["config_hash"],
                    default_hash=next((p["config_hash"] for p in points if p["grid"].get("default")), None))
     record.update(status="diverged" if any(run.get("diverged") for run in runs) else "completed", error=None,
@@ -104,5 +96,5 @@ def tuned_record(grid_record: dict, points: list[dict], grid: dict[str, list], s
 
 def point_values(point: dict, grid: dict[str, list]) -> dict:
     """The grid keys' values in a point's resolved config."""
-    config = identity.flatten(point["config"])
+    config = flatten(point["config"])
     return {key: config[key] for key in grid}

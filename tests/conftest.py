@@ -11,6 +11,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
+from regbench import wiring  # noqa: F401 (the resolvers and ConfigStore node conf/ needs)
 from regbench.config import CONF_DIR
 
 REPO = Path(__file__).resolve().parent.parent

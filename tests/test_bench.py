@@ -86,8 +86,8 @@ def test_a_failing_process_is_an_error_with_its_stderr():
 
 
 def test_reference_only_runs_from_the_cache(capsys):
-    DATASETS["mnist1d"](data_dir=bench.data_dir()).load()  # fills the cache that --reference-only reads
-    bench.main(["--reference-only", "--models", "1", "--epochs", "1", "--device", "cpu"])
+    bench.main(["--reference-only", "--data-file", bench.cached_draw(), "--models", "1", "--epochs", "1",
+                "--device", "cpu"])
     assert capsys.readouterr().out == ""
 
 

@@ -11,7 +11,7 @@ import torch
 from regbench import results
 from regbench.config import ConfigError
 from regbench.data.base import check_no_test_inputs, count_test_inputs_in
-from regbench.data.mnist1d import load_cached
+from regbench.data.mnist1d import cache_name, load_cached
 from regbench.experiment import Experiment
 from regbench.regularizers.pretraining import PretrainedBody
 from regbench.regularizers.transfer import source_task
@@ -113,6 +113,6 @@ def test_the_mnist1d_cache_gets_the_usual_file_mode(tmp_path, monkeypatch):
     finally:
         os.umask(umask)
     (path,) = tmp_path.iterdir()
-    assert path.name == "mnist1d_seed3_n100.npz" and stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert path.name == cache_name(3, 100) and stat.S_IMODE(path.stat().st_mode) == 0o644
     cached = load_cached(str(tmp_path), generator_seed=3, num_samples=100)
     assert all((cached[key] == arrays[key]).all() for key in arrays)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -99,12 +100,24 @@ class SplitSettings:
     n_train: int | None = None
     label_noise: float = 0.0
     split_seed: int = 0
+    # Bump when a change to the dataset's code changes what a config computes (regbench.identity).
+    revision: ClassVar[int] = 1
 
     def __post_init__(self) -> None:
         check_number("dataset.val_fraction", self.val_fraction, low=0.0, high=1.0, high_open=True)
         check_number("dataset.n_train", self.n_train, low=1, integer=True, optional=True)
         check_number("dataset.label_noise", self.label_noise, low=0.0, high=1.0)
         check_number("dataset.split_seed", self.split_seed, low=0, integer=True)
+
+    def training_portion(self) -> int | None:
+        """Examples in the dataset's training portion, before the validation split, where known without
+        loading the data (None: unknown, e.g. files)."""
+        return None
+
+    def pool_size(self) -> int | None:
+        """Examples left after the validation split (what `n_train` takes from); None where unknown."""
+        n = self.training_portion()
+        return None if n is None else n - int(round(self.val_fraction * n))
 
     def split(self, name: str, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
               num_classes: int, modality: str, task: str = "classification") -> Data:
@@ -148,12 +161,18 @@ class HeldOutTest(SplitSettings):
     examples whatever its `split_seed`."""
     test_fraction: float = 0.2
     test_seed: int = 0
+    examples: ClassVar[int | None] = None   # the whole dataset's size, where fixed (scikit-learn's copies)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_number("dataset.test_fraction", self.test_fraction, low=0.0, high=1.0, low_open=True,
                      high_open=True)
         check_number("dataset.test_seed", self.test_seed, low=0, integer=True)
+
+    def training_portion(self) -> int | None:
+        if self.examples is None:
+            return None
+        return self.examples - int(round(self.test_fraction * self.examples))
 
     def carve_test(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(x, y, x_test, y_test): the held-out test rows and the rest."""

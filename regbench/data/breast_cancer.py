@@ -9,6 +9,7 @@ from regbench.data.tabular import standardize
 
 @dataclass
 class BreastCancer(HeldOutTest):
+    examples = 569
 
     def load(self) -> Data:
         from sklearn.datasets import load_breast_cancer  # bundled with scikit-learn: no download

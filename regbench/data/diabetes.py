@@ -15,6 +15,7 @@ from regbench.data.tabular import standardize
 
 @dataclass
 class Diabetes(HeldOutTest):
+    examples = 442
 
     def load(self) -> Data:
         from sklearn.datasets import load_diabetes

@@ -21,6 +21,7 @@ AUGMENT_OPS = ("rotate", "blur")
 
 @dataclass
 class Digits(HeldOutTest):
+    examples = 1797
 
     def load(self) -> Data:
         from sklearn.datasets import load_digits  # ships its data: no download

@@ -56,11 +56,23 @@ def generate(generator_seed: int, num_samples: int = 5000,
     return {key: np.asarray(raw[key]) for key in ("x", "y", "x_test", "y_test")}
 
 
+def generator_version() -> str:
+    """The installed mnist1d package's version: what generated a draw (a cached draw and a result
+    belong to the generator that made them)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mnist1d")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def cache_name(generator_seed: int, num_samples: int = 5000, changes: dict[str, float] | None = None) -> str:
-    """The draw's file name: its seed, its size unless 5000, and every changed generator argument."""
+    """The draw's file name: the generator's version, its seed, its size unless 5000, and every changed
+    generator argument. A draw cached by another version of the generator is never read."""
     size = "" if num_samples == 5000 else f"_n{num_samples}"
     changed = "".join(f"_{key}{value:g}" for key, value in generator_changes(changes).items())
-    return f"mnist1d_seed{generator_seed}{size}{changed}.npz"
+    return f"mnist1d-{generator_version()}_seed{generator_seed}{size}{changed}.npz"
 
 
 def load_cached(data_dir: str, generator_seed: int, num_samples: int = 5000,
@@ -78,6 +90,9 @@ def load_cached(data_dir: str, generator_seed: int, num_samples: int = 5000,
     return arrays
 
 
+TRAIN_EXAMPLES = 4000  # the published draw's training part (80% of 5000); tests/test_data.py checks it
+
+
 @dataclass
 class Mnist1D(SplitSettings):
     data_dir: str = "~/.cache/regbench"
@@ -86,6 +101,13 @@ class Mnist1D(SplitSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_number("dataset.generator_seed", self.generator_seed, low=0, integer=True)
+
+    def training_portion(self) -> int:
+        return TRAIN_EXAMPLES
+
+    def source(self) -> str:
+        """What generates the data: part of a result's identity (regbench.identity)."""
+        return f"mnist1d {generator_version()}"
 
     def load(self) -> Data:
         arrays = load_cached(self.data_dir, self.generator_seed)

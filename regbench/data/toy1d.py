@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -28,6 +29,7 @@ class Toy1D:
     n_test: int = 200          # points of the evenly spaced test grid on [0, 1]
     noise_std: float = 0.3     # σ of the Gaussian noise on training and validation targets
     data_seed: int = 0         # fixes the training and validation draw for every technique
+    revision: ClassVar[int] = 1  # bump when this code changes what a config computes (regbench.identity)
 
     def __post_init__(self) -> None:
         check_number("dataset.n_train", self.n_train, low=1, integer=True)

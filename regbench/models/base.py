@@ -25,6 +25,8 @@ class ModelSpec:
     after_activation: list[HiddenHook] = field(default_factory=list, init=False, repr=False)
     name: ClassVar[str]           # the option's name in the `model` group
     input_shapes: ClassVar[str]   # the per-example input shapes `accepts` takes, in words
+    # Bump when a change to the model's code changes what a config computes (regbench.identity).
+    revision: ClassVar[int] = 1
 
     def __post_init__(self) -> None:
         check_choice("model.init", self.init, INITS)

@@ -76,6 +76,8 @@ class Regularizer:
     # such knob to the hooks as a (P,) tensor (see `Grid`); hooks compute with it through `broadcast`.
     # Knobs that change shapes or the procedure (ensemble members, pretraining) are not listed.
     member_knobs: ClassVar[tuple[str, ...]] = ()
+    # Bump when a change to the technique's code changes what a config computes (regbench.identity).
+    revision: ClassVar[int] = 1
 
     streams: Streams
     data: Data

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from regbench.config import ConfigError
-from regbench.data.mnist1d import GENERATOR_DEFAULTS, cache_name, generator_changes, load_cached
+from regbench.data.mnist1d import GENERATOR_DEFAULTS, cache_name, generator_changes, generator_version, load_cached
 from regbench.experiment import Experiment
 from regbench.regularizers.pretraining import require_mnist1d
 from regbench.regularizers.transfer import source_task
@@ -57,18 +57,18 @@ def test_default_source_is_another_distribution(make_cfg):
 
 
 def test_cache_name_lists_exactly_the_changed_arguments():
-    assert cache_name(1) == "mnist1d_seed1.npz"
+    version = generator_version()
+    assert cache_name(1) == f"mnist1d-{version}_seed1.npz"
     assert cache_name(1, 20000, {"shear_scale": 0.75, "corr_noise_scale": 0.5}) \
-        == "mnist1d_seed1_n20000_corr_noise_scale0.5.npz"               # 0.75 is the default: not a change
+        == f"mnist1d-{version}_seed1_n20000_corr_noise_scale0.5.npz"    # 0.75 is the default: not a change
     assert cache_name(1, 20000, {"shear_scale": 1.5, "corr_noise_scale": 0.5}) \
-        == "mnist1d_seed1_n20000_corr_noise_scale0.5_shear_scale1.5.npz"
+        == f"mnist1d-{version}_seed1_n20000_corr_noise_scale0.5_shear_scale1.5.npz"
 
 
 def test_changed_generator_arguments_change_the_draw(tmp_path):
     noisy = load_cached(str(tmp_path), 3, 100, {"corr_noise_scale": 2.0})
     plain = load_cached(str(tmp_path), 3, 100)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist1d_seed3_n100.npz",
-                                                          "mnist1d_seed3_n100_corr_noise_scale2.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [cache_name(3, 100), cache_name(3, 100, {"corr_noise_scale": 2.0})]
     assert (noisy["y"] == plain["y"]).all() and not np.allclose(noisy["x"], plain["x"])
     again = load_cached(str(tmp_path), 3, 100, {"corr_noise_scale": 2.0})   # read back from its own file
     assert np.array_equal(again["x"], noisy["x"])
