@@ -148,10 +148,11 @@ def test_mixup_mixes_regression_targets_linearly(make_cfg):
     hook = Mixup(alpha=0.4)
     hook.bind(Streams([0, 1], torch.device("cpu")), data)
     x = data.x_train[:8].expand(2, 8, 1)                  # (P, B, 1)
-    y = data.y_train[:8].expand(2, 8)                     # (P, B)
+    y = 3 * x[..., 0] + 1                                 # (P, B): targets on a line through the inputs
     mixed_x, mixed_y = hook.batch(x, y)
     assert mixed_y.shape == y.shape and mixed_y.dtype == torch.float32
-    # toy inputs are scalars: the mixing weight of each example is recoverable from x, and y follows it
+    assert not torch.allclose(mixed_x, x)                 # the examples were mixed
+    # toy inputs are scalars: mixing a target by its input's weight and partner keeps it on that line
+    torch.testing.assert_close(mixed_y, 3 * mixed_x[..., 0] + 1)
     result = train_with(make_cfg, [0], "dataset=toy1d", "model=shallow", "regularizer=mixup")[2]
     assert torch.isfinite(result.final["test_loss"]).all()
-    assert not torch.equal(mixed_y, y)
