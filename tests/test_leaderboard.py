@@ -740,3 +740,45 @@ def test_a_row_pooling_runs_of_several_versions_says_so_and_the_csv_lists_them(t
     assert csv.loc[L2, ["regbench_versions", "torch_versions"]].tolist() == ["0.1.0 0.2.0 unknown",
                                                                              "2.13.0+cpu 2.14.1 unknown"]
     assert csv.loc[DEFAULT, ["regbench_versions", "torch_versions"]].tolist() == ["0.1.0", "2.13.0+cpu"]
+
+
+def dataset_job(root: Path, name: str, config_hash: str, n_train: int, accs: dict[int, float], **kwargs) -> Path:
+    """A job on mnist1d with `n_train` training examples (in its label and resolved config): seed -> test acc."""
+    job = write_job(root, name, config_hash, {seed: (1.0, acc) for seed, acc in accs.items()},
+                    dataset=f"mnist1d[n_train={n_train}]", **kwargs)
+    data = json.loads(job.read_text())
+    data["config"] = {"dataset": {"name": "mnist1d", "n_train": n_train}, "trainer": {"lr": 0.05}}
+    job.write_text(json.dumps(data))
+    return job
+
+
+def test_pivot_by_a_name_keeps_configs_that_differ_in_other_conditions(tmp_path, capsys):
+    # issue 18: A and B differ only in n_train; `--by dataset.name` showed A's dropout Δ (-2.0) and lost B's (-0.2)
+    dataset_job(tmp_path, "a0", "a" * 16, 500, {0: 0.60, 1: 0.62, 2: 0.64})
+    dataset_job(tmp_path, "a1", "b" * 16, 500, {0: 0.58, 1: 0.60, 2: 0.62}, technique="dropout", baseline_hash="a" * 16)
+    dataset_job(tmp_path, "b0", "c" * 16, 300, {0: 0.50, 1: 0.52, 2: 0.54})
+    dataset_job(tmp_path, "b1", "d" * 16, 300, {0: 0.498, 1: 0.518, 2: 0.538}, technique="dropout",
+                baseline_hash="c" * 16)
+    table = pivot(collect([tmp_path], by="dataset.name").runs, "dataset.name")
+    assert sorted(table.delta_mean) == [pytest.approx(-0.02), pytest.approx(-0.002)]
+    assert set(table.dataset) == {"*[n_train=500]", "*[n_train=300]"} and set(table.value) == {"mnist1d"}
+    assert report_cli.cli([str(tmp_path), "--by", "dataset.name"]) == 0
+    out = capsys.readouterr().out
+    assert "-2.0 ± 0.0" in out and "-0.2 ± 0.0" in out
+    md = (tmp_path / "leaderboard_by_dataset.name.md").read_text()
+    assert "-2.0 ± 0.0 (n=3)" in md and "-0.2 ± 0.0 (n=3)" in md
+
+
+def test_pivot_gives_configs_that_would_share_a_cell_a_row_each(tmp_path):
+    # two dropout configs whose labels read the same, and one l2 config run against two baselines
+    dataset_job(tmp_path, "n", DEFAULT, 500, {0: 0.60, 1: 0.62, 2: 0.64, 3: 0.66})
+    dataset_job(tmp_path, "n100", B100, 500, {0: 0.50, 1: 0.52, 2: 0.54, 3: 0.56}, setting="trainer.batch_size=100")
+    dataset_job(tmp_path, "d1", "1" * 16, 500, {0: 0.61, 1: 0.63}, technique="dropout", baseline_hash=DEFAULT)
+    dataset_job(tmp_path, "d2", "2" * 16, 500, {0: 0.70, 1: 0.72}, technique="dropout", baseline_hash=DEFAULT)
+    dataset_job(tmp_path, "l2a", L2, 500, {0: 0.65, 1: 0.67}, technique="l2", baseline_hash=DEFAULT)
+    dataset_job(tmp_path, "l2b", L2, 500, {2: 0.69, 3: 0.71}, technique="l2", baseline_hash=B100)
+    table = pivot(collect([tmp_path], by="trainer.lr").runs, "trainer.lr")
+    assert len(table) == 4 and not table.duplicated(["technique", "setting", "value"]).any()
+    by_setting = dict(zip(table.setting, table.delta_mean))
+    assert by_setting == {"config 11111111": pytest.approx(0.01), "config 22222222": pytest.approx(0.10),
+                          "vs none": pytest.approx(0.05), "vs none trainer.batch_size=100": pytest.approx(0.15)}

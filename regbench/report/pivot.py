@@ -3,7 +3,8 @@ of the Δs with its CI ("does dropout help a wide MLP more than a narrow one?").
 
 From `collect(dirs, by=key)`'s runs. Rows are matched across values by their labels with the key's own
 condition taken out (`mlp[hidden=256]` and `mlp[hidden=64]` are both `mlp`); each value's Δ is the row's
-paired Δ against its own baseline (the `none` run of that value), as on the leaderboard.
+paired Δ against its own baseline (the `none` run of that value), as on the leaderboard. Every config
+that has runs is in the pivot: one cell never holds two.
 """
 from __future__ import annotations
 
@@ -50,19 +51,31 @@ def value_order(values: list[str]) -> list[str]:
     return sorted(values, key=key)
 
 
-def seed_deltas(runs: pd.DataFrame) -> dict[str, tuple[str, dict[int, float]]]:
-    """config_hash -> (metric, seed -> treated − baseline) over non-diverged seeds both sides have.
+def without_name(label: str) -> str:
+    """`label` with its name replaced by '*', its conditions kept: 'mnist1d[n_train=500]' -> '*[n_train=500]'
+    (the label a row is matched by when the pivot's key is the name itself, `dataset.name`)."""
+    _, bracket, rest = label.partition("[")
+    return f"*{bracket}{rest}"
 
-    The metric is test_acc, or test_loss for a config with no accuracy (regression)."""
+
+def seed_deltas(runs: pd.DataFrame) -> dict[tuple[str, str, str | None], tuple[str, dict[int, float]]]:
+    """(config_hash, baseline_hash, value of `by`) -> (metric, seed -> treated − baseline) over the
+    non-diverged seeds both sides have.
+
+    The metric is test_acc, or test_loss for a config with no accuracy (regression). A config's runs
+    split by baseline and by the key's value (a key outside the identity, such as `device`, may differ
+    between the runs of one config). A config whose seeds all diverged is there, with no Δ."""
     alive = runs[~runs.diverged]
     out = {}
-    for (config_hash, baseline_hash), group in alive.groupby(["config_hash", "baseline_hash"], sort=False):
+    for (config_hash, baseline_hash, by), group in runs.groupby(["config_hash", "baseline_hash", "by"],
+                                                               sort=False, dropna=False):
+        group = group[~group.diverged]
         metric = "test_acc" if group.test_acc.notna().any() or group.test_loss.isna().all() else "test_loss"
         base = dict(zip(alive[alive.config_hash == baseline_hash].seed.astype(int),
                         alive[alive.config_hash == baseline_hash][metric]))
         deltas = {int(s): v - base[int(s)] for s, v in zip(group.seed, group[metric])
                   if int(s) in base and math.isfinite(v) and math.isfinite(base[int(s)])}
-        out[config_hash] = (metric, deltas)
+        out[config_hash, baseline_hash, by if isinstance(by, str) else None] = (metric, deltas)
     return out
 
 
@@ -70,6 +83,11 @@ def pivot(runs: pd.DataFrame, key: str) -> pd.DataFrame:
     """One row per (matched technique row, value of `key`): that value's Δ (mean, CI half-width, seeds)
     and, for every value after the first, the difference Δ(value) − Δ(first value).
 
+    Rows are matched across values by their labels with the key's own condition taken out (for a
+    `*.name` key, the name: 'mnist1d[n_train=500]' is matched as '*[n_train=500]', so that configs that
+    differ in other conditions stay apart). A pivot never drops a config: where two configs (or one
+    config against two baselines) would still fall into one cell, each gets a row of its own, its
+    setting extended by what tells them apart ('config 1a2b3c4d', 'vs none trainer.batch_size=100').
     The difference is paired on the seeds both Δs have (mean ± t-CI of the per-seed differences of
     the Δs) when at least 2 are shared; otherwise Welch's unpaired interval on the two sets of per-seed
     Δs (`diff_method` says which). Baseline rows (Δ against themselves) are left out.
@@ -80,19 +98,22 @@ def pivot(runs: pd.DataFrame, key: str) -> pd.DataFrame:
                         "`config`, e.g. model.hidden, trainer.lr)")
     head, _, leaf = key.partition(".")
     newest = runs.groupby("config_hash").tail(1).set_index("config_hash")
-    deltas = seed_deltas(runs)
-    cells: dict[tuple, dict[str, Any]] = {}
-    for config_hash, row in newest.iterrows():
-        if row.baseline_hash == config_hash or config_hash not in deltas:
+    entries = []
+    for (config_hash, baseline_hash, by), (metric, delta) in seed_deltas(runs).items():
+        if baseline_hash == config_hash:
             continue
+        row = newest.loc[config_hash]
         labels = {"dataset": row.dataset, "model": row.model, "setting": row.setting}
         if head in ("dataset", "model"):
-            labels[head] = "" if leaf == "name" else without_condition(labels[head], leaf)
+            labels[head] = without_name(labels[head]) if leaf == "name" else without_condition(labels[head], leaf)
         else:
             labels["setting"] = without_condition(labels["setting"], key)
-        match = (labels["dataset"], labels["model"], row.technique, labels["setting"])
-        value = row.by if row.by is not None else "(unset)"
-        cells.setdefault(match, {}).setdefault(value, deltas[config_hash])
+        entries.append({"match": (labels["dataset"], labels["model"], row.technique, labels["setting"]),
+                        "value": by if by is not None else "(unset)", "config": config_hash,
+                        "baseline": baseline_hash, "delta": (metric, delta)})
+    cells: dict[tuple, dict[str, Any]] = {}
+    for entry in split_shared_cells(entries, newest):
+        cells.setdefault(entry["match"], {})[entry["value"]] = entry["delta"]
     rows = []
     for (dataset, model, technique, setting), by_value in cells.items():
         values = value_order(list(by_value))
@@ -116,6 +137,35 @@ def pivot(runs: pd.DataFrame, key: str) -> pd.DataFrame:
                     row["diff_seeds"], row["diff_method"] = len(delta) + len(first), "Welch"
             rows.append(row)
     return pd.DataFrame(rows, columns=PIVOT_COLUMNS)
+
+
+def split_shared_cells(entries: list[dict], newest: pd.DataFrame) -> list[dict]:
+    """`entries` with the setting of those that share a (match, value) cell extended by what tells them
+    apart: 'config <8>' where their configs differ, 'vs <baseline name>' where their baselines do."""
+    shared: dict[tuple, list[dict]] = {}
+    for entry in entries:
+        shared.setdefault((entry["match"], entry["value"]), []).append(entry)
+    for group in shared.values():
+        if len(group) < 2:
+            continue
+        configs = {entry["config"] for entry in group}
+        baselines = {entry["baseline"]: baseline_name(entry["baseline"], newest) for entry in group}
+        if len(set(baselines.values())) < len(baselines):  # names that read the same: the hashes
+            baselines = {h: h[:8] for h in baselines}
+        for entry in group:
+            dataset, model, technique, setting = entry["match"]
+            parts = [setting] if setting else []
+            parts += [f"config {entry['config'][:8]}"] if len(configs) > 1 else []
+            parts += [f"vs {baselines[entry['baseline']]}"] if len(baselines) > 1 else []
+            entry["match"] = (dataset, model, technique, " ".join(parts))
+    return entries
+
+
+def baseline_name(baseline_hash: str, newest: pd.DataFrame) -> str:
+    if baseline_hash not in newest.index:
+        return baseline_hash[:8]
+    row = newest.loc[baseline_hash]
+    return f"{row.technique} {row.setting}".strip()
 
 
 def pivot_rows(table: pd.DataFrame, key: str,
@@ -168,7 +218,9 @@ def pivot_rows(table: pd.DataFrame, key: str,
 PIVOT_NOTES = ("Δ: each row's paired Δ against its own baseline (the `none` run with the same value), mean ± "
                "95% CI over its seeds. Δ(value) − Δ(first value): paired on the seeds both Δs share (mean ± "
                "t-CI of the per-seed differences) where at least 2 are shared, else Welch's unpaired interval "
-               "(marked Welch). Rows are matched with the key's own condition taken out of their labels.")
+               "(marked Welch). Rows are matched with the key's own condition taken out of their labels (for a "
+               "name, e.g. dataset.name, the name becomes * and the other conditions stay: *[n_train=500]); "
+               "configs that would still share a cell get a row each, named by config or baseline.")
 
 
 def pivot_markdown(table: pd.DataFrame, key: str) -> str:
