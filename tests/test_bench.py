@@ -37,8 +37,10 @@ def test_reference_loop_trains():
     y = torch.randint(0, 10, (200,))
     torch.manual_seed(3)
     before = bench.reference_model()
+    untrained = bench.train_reference(x, y, epochs=0, seed=3, device=torch.device("cpu"))
+    assert torch.equal(before[0].weight, untrained[0].weight)   # the seed's init...
     after = bench.train_reference(x, y, epochs=2, seed=3, device=torch.device("cpu"))
-    assert not torch.equal(before[0].weight, after[0].weight)  # the same seed's init, moved by training
+    assert not torch.equal(before[0].weight, after[0].weight)  # ...moved by training
 
 
 def test_main_writes_every_row(tmp_path, capsys):
