@@ -208,3 +208,14 @@ def test_a_report_that_cannot_be_built_is_one_line_and_never_raises(sweep, capsy
     assert not (sweep / "report.html").exists()
     assert capsys.readouterr().err.strip().splitlines() == ["regbench report: not built (RuntimeError: no display)"]
     assert (sweep / "leaderboard.md").exists()  # the leaderboard itself is still written
+
+
+def test_the_page_says_which_rows_pool_runs_of_several_versions(sweep):
+    job = classification_job(sweep, "l2_later", "b" * 16, "l2", {3: 0.95}, baseline_hash="a" * 16)
+    record = json.loads((job / "metrics.json").read_text())
+    record["versions"] = {"regbench": "0.2.0", "torch": "2.14.1"}
+    (job / "metrics.json").write_text(json.dumps(record))
+    build_report([sweep])
+    line = "config bbbbbbbb (l2) pools runs from regbench 0.1.0 and 0.2.0; torch unknown and 2.14.1"
+    assert line in (sweep / "report.md").read_text()
+    assert line in (sweep / "report.html").read_text()

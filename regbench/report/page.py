@@ -17,7 +17,7 @@ import pandas as pd
 from regbench.report.collect import NOT_APPLICABLE, BadFile, collect, find_metrics, read_record
 from regbench.report.plots import PLOT_DIR, Picture, draw_all
 from regbench.report.summarize import summarize
-from regbench.report.table import NOTES, display_rows, markdown
+from regbench.report.table import NOTES, display_rows, markdown, version_notes
 from regbench.report.tuned import TUNED_NOTES, tuned_markdown, tuned_rows, tuned_table
 from regbench.results import write_atomic
 
@@ -80,7 +80,7 @@ def problems(board: pd.DataFrame, unfinished: list[dict]) -> list[str]:
     for _, row in board[board.diverged > 0].iterrows():
         lines.append(f"- diverged: {row.technique} {row.setting}".rstrip()
                      + f" ({row.dataset}, {row.model}): {row.diverged} of {row.seeds + row.diverged} seeds, "
-                       "left out of its numbers")
+                       "left out of its numbers and counted against its rank")
     for u in unfinished:
         kind = "not applicable" if u["status"] == NOT_APPLICABLE else u["status"]
         lines.append(f"- {kind}: {u['technique']} (`{u['path']}`)" + (f": {u['error']}" if u["error"] else ""))
@@ -167,7 +167,8 @@ def page_html(board: pd.DataFrame, unfinished: list[dict], pictures: list[Pictur
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{TITLE}</title>",
              f"<style>{STYLE}</style></head><body><h1>{TITLE}</h1>",
              "<h2>What was run</h2>", md_table_lines(what_was_run(ran)),
-             "<h2>Leaderboard</h2>", html_table(header, cells), f"<p>{md_inline(NOTES)}</p>"]
+             "<h2>Leaderboard</h2>", html_table(header, cells), f"<p>{md_inline(NOTES)}</p>",
+             *[f"<p>{md_inline(line)}</p>" for line in version_notes(board)]]
     if tuned is not None and not tuned[0].empty:
         parts.append("<h2>Tuned on validation vs default</h2>")
         for title, tuned_header, tuned_cells in tuned_rows(tuned[0]):

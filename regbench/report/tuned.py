@@ -11,14 +11,14 @@ import math
 
 import pandas as pd
 
-from regbench.report.stats import mean_ci, paired_difference
+from regbench.report.stats import mean_ci, paired_difference, score_counting_failures
 from regbench.report.summarize import per_seed
 from regbench.report.table import fmt
 
 TUNED_COLUMNS = ["dataset", "model", "setting", "technique", "default_config", "tuned_config", "chosen", "metric", "seeds",
                  "default_mean", "default_ci", "default_seeds", "default_delta_mean", "default_delta_ci",
                  "tuned_mean", "tuned_ci", "tuned_seeds", "tuned_delta_mean", "tuned_delta_ci",
-                 "default_rank", "tuned_rank"]
+                 "default_score", "tuned_score", "default_rank", "tuned_rank"]
 
 
 def tuned_table(runs: pd.DataFrame, board: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -28,7 +28,9 @@ def tuned_table(runs: pd.DataFrame, board: pd.DataFrame) -> tuple[pd.DataFrame, 
     comparison's default setting), its tuned row and the value chosen, each as mean ± 95% CI and paired
     Δ vs `none` on the seeds every tuned row there reports on (`seeds`). Ranks: 1 = best test accuracy
     (lowest test loss for regression) among the techniques and `none`, by defaults, then with each
-    tuned row in place of its default. A technique with several tuned rows in one comparison (merged
+    tuned row in place of its default; scored as the leaderboard ranks (`default_score`, `tuned_score`:
+    the mean over those seeds with a diverged one at accuracy 0 or loss +inf), so a diverged seed counts
+    against its row. A technique with several tuned rows in one comparison (merged
     sweeps that chose on other seeds) is left out of it, with a note: the leaderboard lists each."""
     rows, notes = [], []
     for (dataset, model, baseline_hash), part in board.groupby(["dataset", "model", "baseline_hash"], sort=False):
@@ -57,10 +59,12 @@ def tuned_table(runs: pd.DataFrame, board: pd.DataFrame) -> tuple[pd.DataFrame, 
         def side(row: pd.Series, name: str) -> dict:
             mine = alive[alive.config_hash == row.config_hash]
             mean, ci, n = mean_ci(mine[metric])
+            every = runs[(runs.config_hash == row.config_hash) & runs.seed.isin(seeds)]
+            score = score_counting_failures(every[metric], every.diverged, 0.0 if metric == "test_acc" else math.inf)
             delta, delta_ci, _ = paired_difference(per_seed(mine, metric),
                                                    per_seed(alive[alive.config_hash == baseline_hash], metric))
             return {f"{name}_config": row.config, f"{name}_mean": mean, f"{name}_ci": ci, f"{name}_seeds": n,
-                    f"{name}_delta_mean": delta, f"{name}_delta_ci": delta_ci}
+                    f"{name}_delta_mean": delta, f"{name}_delta_ci": delta_ci, f"{name}_score": score}
 
         for technique in dict.fromkeys([*plain.technique, *tuned.technique, *several.technique]):
             row = {"dataset": dataset, "model": model, "setting": setting, "technique": technique,
@@ -81,8 +85,8 @@ def tuned_table(runs: pd.DataFrame, board: pd.DataFrame) -> tuple[pd.DataFrame, 
     table = pd.DataFrame(rows, columns=TUNED_COLUMNS)
     for _, part in table.groupby(["dataset", "model", "setting"], sort=False):
         lower_better = part.metric.iloc[0] == "test_loss"
-        tuned = part.tuned_mean.where(part.tuned_mean.notna(), part.default_mean)
-        table.loc[part.index, "default_rank"] = part.default_mean.rank(ascending=lower_better, method="min")
+        tuned = part.tuned_score.where(part.tuned_score.notna(), part.default_score)
+        table.loc[part.index, "default_rank"] = part.default_score.rank(ascending=lower_better, method="min")
         table.loc[part.index, "tuned_rank"] = tuned.rank(ascending=lower_better, method="min")
     return table.sort_values(["dataset", "model", "setting", "tuned_rank"], kind="stable", ignore_index=True), notes
 
@@ -135,7 +139,7 @@ TUNED_NOTES = ("Every number here is on the seeds in the title: those the tuned 
                "it was tuned on). Tuned: the grid value with the best mean validation metric over the selection "
                "seeds; test metrics never reach the choice. Mean ± 95% CI over those seeds (n); Δ: paired "
                "with the `none` baseline on them (a diverged run is left out of its row: its n says so). Rank: among these techniques and `none` (1 = best "
-               "test metric), by default rows, then with each tuned row in place of its default; ↑/↓ a "
+               "test metric over those seeds, a diverged seed counting as accuracy 0 or loss +∞), by default rows, then with each tuned row in place of its default; ↑/↓ a "
                "technique that moved.")
 
 
