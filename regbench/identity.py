@@ -117,7 +117,7 @@ def identity_of(settings: Settings, point: Mapping[str, Any] | None = None) -> d
                       "model": revision(settings.model),
                       **{f"regularizer.{hook.name}": revision(hook) for hook in settings.regularizers}},
     }
-    return json.loads(json.dumps(canonical(identity)))  # plain JSON values: tuples as lists, numbers as floats
+    return json.loads(json.dumps(identity))  # plain JSON values (tuples as lists); digest makes 1 and 1.0 one
 
 
 def identity_config(source: Settings | Mapping | DictConfig, point: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -241,9 +241,10 @@ def labels(cfg: Mapping | DictConfig, leave_out: tuple[str, ...] = ()) -> dict[s
 
     {'dataset': 'mnist1d[n_train=500]', 'model': 'mlp', 'setting': 'trainer.epochs=3'}: dataset and model
     differences go into their labels, the rest (trainer, technique knobs) into `setting`, each value
-    shown resolved.
+    shown as the identity holds it (so equal computations read alike: a batch of every example is
+    `batch_size=null` however it was written), else resolved.
     """
-    resolved = flatten(top_level(cfg, resolve=True))
+    resolved = {**flatten(top_level(cfg, resolve=True)), **flatten(identity_config(cfg))}
     raw = _selected_raw(cfg)
     parts: dict[str, list[str]] = {"dataset": [], "model": [], "setting": []}
     for key, value in differences(cfg).items():

@@ -1,6 +1,7 @@
 """A result's identity: config_hash, baseline_hash, labels and job dir names, on the real conf/."""
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -8,7 +9,9 @@ from omegaconf import OmegaConf
 
 from regbench import identity
 from regbench.config import ConfigError
-from regbench.settings import build_regularizers
+from regbench.data import mnist1d
+from regbench.regularizers import REGULARIZERS
+from regbench.settings import Settings, build_regularizers
 
 
 @pytest.fixture
@@ -110,3 +113,82 @@ def test_job_dir_names_say_technique_hash_and_seeds(make_cfg):
 def test_sweep_subdir_is_the_job_identity(make_cfg):
     cfg = make_cfg("regularizer=l2", hydra=True)
     assert OmegaConf.select(cfg, "hydra.sweep.subdir") == identity.job_dir_name(cfg)
+
+
+# ---- the identity is built from what the trainer will do (issue 18, point 5) ----
+
+@pytest.mark.parametrize("one, other", [
+    (["trainer.curve_every=1"], []),                                              # only thins the curves
+    (["trainer.steps=100", "trainer.epochs=3"], ["trainer.steps=100", "trainer.epochs=7"]),
+    (["trainer.momentum=0.9"], []),                                               # null is 0.9 under SGD
+    (["trainer.lr_schedule=none", "trainer.lr_gamma=0.1"], ["trainer.lr_schedule=none"]),
+    (["trainer.lr_schedule=cosine", "trainer.lr_step_epochs=3"], ["trainer.lr_schedule=cosine"]),
+    (["trainer.batch_size=null"], ["trainer.batch_size=3600"]),                   # MNIST-1D trains on 3600
+    (["trainer.batch_size=null"], ["trainer.batch_size=5000"]),
+    (["dataset.n_train=null"], ["dataset.n_train=3600"]),
+    (["dataset=digits", "dataset.n_train=null"], ["dataset=digits", "dataset.n_train=1294"]),
+], ids=lambda o: " ".join(o))
+def test_equal_computations_share_one_hash_and_one_label(make_cfg, hash_of, one, other):
+    assert hash_of(*one) == hash_of(*other)
+    assert identity.labels(make_cfg(*one, smoke=False)) == identity.labels(make_cfg(*other, smoke=False))
+
+
+@pytest.mark.parametrize("one, other", [
+    (["trainer.batch_size=3599"], ["trainer.batch_size=null"]),
+    (["dataset.n_train=3599"], ["dataset.n_train=null"]),
+    (["trainer.momentum=0.5"], []),
+    (["trainer.lr_gamma=0.1"], []),                                               # the step schedule reads it
+    (["trainer.steps=100"], ["trainer.steps=101"]),
+    (["trainer.eval_every=2"], []),                                               # best_epoch reads it
+], ids=lambda o: " ".join(o))
+def test_different_computations_keep_different_hashes(hash_of, one, other):
+    assert hash_of(*one) != hash_of(*other)
+
+
+@pytest.mark.parametrize("name", ["mnist1d", "digits", "breast_cancer", "diabetes"])
+def test_the_pool_size_the_identity_assumes_is_what_the_dataset_loads(make_cfg, name):
+    """`n_train` = every example is written as null only if pool_size counts what load() gives."""
+    settings = Settings.from_config(make_cfg(f"dataset={name}", "dataset.n_train=null", smoke=False))
+    assert settings.dataset.pool_size() == len(settings.dataset.load().y_train)
+
+
+# ---- revisions: results of other code are never reused (issue 18, point 2) ----
+
+def test_a_revision_and_the_generator_version_are_part_of_the_identity(make_cfg, hash_of, monkeypatch):
+    before = hash_of("regularizer=l2")
+    monkeypatch.setattr(REGULARIZERS["l2"], "revision", 2)
+    assert hash_of("regularizer=l2") != before
+    assert hash_of() == hash_of(), "another technique's revision leaves other results alone"
+    none = hash_of()
+    monkeypatch.setattr(identity, "CORE_REVISION", identity.CORE_REVISION + 1)
+    assert hash_of() != none
+    monkeypatch.undo()
+    monkeypatch.setattr(mnist1d, "generator_version", lambda: "9.9.9")
+    assert hash_of() != none and mnist1d.cache_name(42).startswith("mnist1d-9.9.9_")
+    assert identity.identity_config(make_cfg(smoke=False))["dataset"]["source"] == "mnist1d 9.9.9"
+
+
+def test_a_result_of_other_code_is_retrained_and_never_pooled(make_cfg, tmp_path, monkeypatch):
+    """A stored result whose code revision differs from this code's is not skipped on a rerun, and the
+    leaderboard keeps it in a row of its own; another regbench version with the same revisions is reused."""
+    from regbench.app import execute
+    from regbench.report.collect import collect
+
+    cfg = make_cfg("regularizer=l2", "trainer.epochs=1")
+    first = execute(cfg, tmp_path / "a", [], multirun=True)
+    stored = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    stored["versions"]["regbench"] = "0.0.1"                     # another release, the same revisions
+    (tmp_path / "a" / "metrics.json").write_text(json.dumps(stored))
+    assert execute(cfg, tmp_path / "a", [], multirun=True).get("skipped")
+    monkeypatch.setattr(REGULARIZERS["l2"], "revision", 2)      # the technique's code changed
+    again = execute(make_cfg("regularizer=l2", "trainer.epochs=1"), tmp_path / "a", [], multirun=True)
+    assert not again.get("skipped") and again["config_hash"] != first["config_hash"]
+    runs = collect([tmp_path]).runs
+    assert sorted(runs.groupby("config_hash").size()) == [2, 2]  # two results, never one row of 4 seeds
+
+
+def test_a_config_that_does_not_validate_gets_a_dir_of_its_own(make_cfg):
+    bad = make_cfg("trainer.epochs=0")
+    name = identity.job_dir_name(bad)
+    assert name.startswith("none-invalid-") and name.endswith("-s0")
+    assert name != identity.job_dir_name(make_cfg("trainer.epochs=-1"))
