@@ -74,6 +74,8 @@ class EarlyStopping(Regularizer):
     min_delta: float = 0.0
     name = "early_stopping"
     member_knobs = ("patience", "min_delta")
+    # 2: patience counts epochs, not validations (changes results with trainer.eval_every > 1)
+    revision = 2
     state: StopState | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
