@@ -782,3 +782,24 @@ def test_pivot_gives_configs_that_would_share_a_cell_a_row_each(tmp_path):
     by_setting = dict(zip(table.setting, table.delta_mean))
     assert by_setting == {"config 11111111": pytest.approx(0.01), "config 22222222": pytest.approx(0.10),
                           "vs none": pytest.approx(0.05), "vs none trainer.batch_size=100": pytest.approx(0.15)}
+
+
+def test_grid_values_hidden_from_the_tables_are_in_no_holm_family(tmp_path):
+    # l2 tuned on a grid: its default point and tuned row are shown, the other grid value only in the csv
+    base = {0: 0.60, 1: 0.66, 2: 0.70, 3: 0.64}
+    write_job(tmp_path, "n", DEFAULT, {s: (1.0, a) for s, a in base.items()})
+    points = {L2: {0: 0.70, 1: 0.69, 2: 0.80, 3: 0.70}, SMOKE: {0: 0.61, 1: 0.70, 2: 0.69, 3: 0.66}}
+    for name, (config_hash, accs) in enumerate(points.items()):
+        job = write_job(tmp_path, f"g{name}", config_hash, {s: (0.9, a) for s, a in accs.items()}, technique="l2",
+                        baseline_hash=DEFAULT, setting=f"regularizer.l2.strength={name}")
+        data = json.loads(job.read_text())
+        data["grid"] = {"config_hash": "7" * 16, "default": config_hash == L2}
+        job.write_text(json.dumps(data))
+    job = write_job(tmp_path, "t", B10, {3: (0.9, 0.70)}, technique="l2", baseline_hash=DEFAULT, setting="tuned")
+    data = json.loads(job.read_text())
+    data["tuned"] = {"chosen": {"regularizer.l2.strength": 0}, "grid": "7" * 16, "default_hash": L2}
+    job.write_text(json.dumps(data))
+    rows = by_config(board_of(tmp_path))
+    assert not rows[SMOKE].shown and math.isfinite(rows[SMOKE].p_value) and math.isnan(rows[SMOKE].p_holm)
+    # the family: the default point (one test; the tuned row's single seed has no p)
+    assert rows[L2].p_holm == pytest.approx(rows[L2].p_value)

@@ -41,8 +41,8 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     On the same pairs: `prob_improve` (the share of them on which this row beats its baseline,
     `improved_seeds` of `delta_seeds`, a tie counting half, with a Wilson interval) and `p_value`
     (paired t-test); both NaN on the baseline row itself. `p_holm`: `p_value` Holm-adjusted over the
-    family of every row of the same (dataset, model) that has one (grid values listed only in the csv
-    included). `few_seeds`: fewer than FEW_SEEDS non-diverged seeds. `baseline` names the baseline row
+    family of the rows with a p that one (dataset, model) table shows; the grid values of a tuned
+    technique, which only the csv lists, are in no family (NaN). `few_seeds`: fewer than FEW_SEEDS non-diverged seeds. `baseline` names the baseline row
     ('none trainer.batch_size=100'), with its config's first 8 hex digits where two baseline configs
     would read the same, so that the rows of one config run against two baselines never look alike.
     `<package>_versions`: the versions of regbench and torch that wrote the row's runs, oldest first.
@@ -88,7 +88,9 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     # a grid that was tuned shows its default point and its tuned row; its other points stay in the csv
     tuned_grids = set(board.tuned_grid.dropna())
     board["shown"] = ~(board.grid.isin(tuned_grids) & ~board.grid_default.astype(bool))
-    board["p_holm"] = board.groupby(["dataset", "model"]).p_value.transform(holm)
+    # Holm's family: the rows with a p that one (dataset, model) table shows
+    shown = board[board.shown]
+    board["p_holm"] = shown.groupby(["dataset", "model"]).p_value.transform(holm).reindex(board.index)
     return rank(board, runs)
 
 

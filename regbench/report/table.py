@@ -164,8 +164,8 @@ NOTES = ("Mean ± 95% CI half-width (Student t) over the seeds that did not dive
          "seeds and its 95% Wilson score interval, which stays wide on few seeds (3 of 3: [0.44, 1.00]). "
          "p (paired t): two-sided paired t-test of Δ = 0 on the same seeds; p (Holm): that p adjusted "
          "(Holm–Bonferroni) over every row with a p in the same dataset and model, the family of one "
-         "table. Read p (Holm) to ask whether any row of a table differs from its baseline at all; the "
-         "raw p only for a row chosen before looking. "
+         "table (grid values hidden from the tables are in none). Read p (Holm) to ask whether any row of "
+         "a table differs from its baseline at all; the raw p only for a row chosen before looking. "
          f"{FEW_SEEDS_MARK} after the seed count: fewer than 3 seeds, so the intervals and p say little. "
          "test ECE: expected calibration error of the test-set probabilities (15 equal-width bins).")
 
