@@ -113,26 +113,25 @@ def rank(board: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     rank_score (`stats.score_counting_failures`): the row's test accuracy averaged over ALL its seeds with
     each diverged seed at 0, the worst accuracy there is (test loss with diverged seeds at +inf, lower
     first, where the (dataset, model) has no accuracy). A technique that diverges on some seeds is a worse
-    choice than its surviving seeds say (AlgoPerf counts a failed run as infinitely bad), so its seeds
-    count against it; a row without diverged seeds scores its shown mean, so clean rows keep the order of
+    choice than its surviving seeds say (AlgoPerf counts a failed run as infinitely bad), so its diverged
+    seeds count against it; a row without diverged seeds scores its shown mean, so clean rows keep the order of
     the test column. Ties (rows whose loss is +inf) go to fewer diverged seeds, then the better mean over
     the surviving seeds. Never by gap alone: a collapsed model has no gap. Rows whose seeds all diverged
     go last, also below a row that has no score at all (a regression row beside classification rows).
     """
     has_acc = board.groupby(["dataset", "model"]).test_acc_mean.transform(lambda acc: acc.notna().any())
-    scores, survivors = [], []
+    scores, keys = [], []
     for _, row in board.iterrows():
         metric, worst = ("test_acc", 0.0) if has_acc[row.name] else ("test_loss", math.inf)
         mine = runs[(runs.config_hash == row.config_hash) & (runs.baseline_hash == row.baseline_hash)]
         score = score_counting_failures(mine[metric], mine.diverged, worst)
         scores.append(score)
-        # sort keys: lower first
-        survivors.append((row.seeds == 0, -score if metric == "test_acc" else score,
-                          row.diverged / max(1, row.seeds + row.diverged),
-                          -row.test_acc_mean if metric == "test_acc" else row.test_loss_mean))
+        sign = -1 if metric == "test_acc" else 1  # every key: lower first
+        keys.append((row.seeds == 0, sign * score, row.diverged / max(1, row.seeds + row.diverged),
+                     sign * row[f"{metric}_mean"]))
     board["rank_score"] = scores
-    keys = pd.DataFrame(survivors, columns=["_all_diverged", "_score", "_diverged_share", "_mean"], index=board.index)
-    board = pd.concat([board, keys], axis=1)
-    board = board.sort_values(["dataset", "model", "_all_diverged", "_score", "_diverged_share", "_mean", "technique", "setting",
-                               "config_hash", "baseline_hash"], na_position="last", ignore_index=True)
+    keys = pd.DataFrame(keys, columns=["_all_diverged", "_score", "_diverged_share", "_mean"], index=board.index)
+    board = pd.concat([board, keys], axis=1).sort_values(
+        ["dataset", "model", *keys.columns, "technique", "setting", "config_hash", "baseline_hash"],
+        na_position="last", ignore_index=True)
     return board.drop(columns=list(keys.columns))
