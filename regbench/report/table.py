@@ -54,8 +54,8 @@ def display_rows(board: pd.DataFrame, compact: bool = False,
     Compact: dataset and model columns that are the same on every row, and the parts of the setting
     every row shares (a suite's trainer values), move to `shared` ('setting=trainer.epochs=3', for the
     title) instead of disappearing, and leave the baseline names too; the config column is kept only
-    where two rows would otherwise look the same, and the baseline column wherever two rows share a config
-    (one config run against two baselines); P(improve) as the count of seeds that improved. With a
+    where two rows would otherwise look the same; a config run against two baselines has two rows, whose
+    settings end in 'vs <baseline>'; P(improve) as the count of seeds that improved. With a
     `width`, the optional columns (by DISPLAY's priority, then baseline, the raw p, the Holm p and, last,
     P(improve)) are dropped until the table fits, keeping labels, seeds, test acc (loss), gap and Δ. A
     row with fewer than 3 seeds has '*' after its seed count.
@@ -73,12 +73,15 @@ def display_rows(board: pd.DataFrame, compact: bool = False,
         board, common = without_common_setting(board)
         if common:
             shared.append(f"setting={common}")
+        # one config run against two baselines is two rows with the same labels: each setting names its
+        # baseline ('vs none trainer.batch_size=100'), where the baseline column may be dropped for width
+        twice = board.config_hash.duplicated(keep=False)
+        board = board.assign(setting=[f"{setting} vs {baseline}".strip() if again else setting
+                                      for setting, baseline, again in zip(board.setting, board.baseline, twice)])
         if not board.setting.any():
             labels.remove("setting")
         if not board.duplicated(labels[1:]).any():
             labels.remove("config")
-    # one config run against two baselines is two rows with the same labels: the baseline tells them apart
-    baseline_needed = bool(board.duplicated("config_hash").any())
     # Δ test acc for classification rows, Δ test loss for rows without accuracy (regression)
     deltas = [d for d in (("Δ test acc %", "delta_test_acc", True), ("Δ test loss", "delta_test_loss", False))
               if d[1] == "delta_test_acc" and not no_acc or d[1] == "delta_test_loss" and
@@ -97,8 +100,7 @@ def display_rows(board: pd.DataFrame, compact: bool = False,
     if compact:
         # P(improve) goes last of all: a regression row's losses (0.498 ± 0.022) leave it no room at 80
         # the raw p goes before the Holm p: across a table, the Holm p is the one to read
-        ranks = {d[0]: priority[d[1]] for d in shown} | {"baseline": None if baseline_needed else 4,
-                                                         P_VALUE: 1.5, P_HOLM: 1, P_IMPROVE: 0.5}
+        ranks = {d[0]: priority[d[1]] for d in shown} | {"baseline": 4, P_VALUE: 1.5, P_HOLM: 1, P_IMPROVE: 0.5}
         header, cells = fit(header, cells, ranks, width)
         header = [SHORT.get(name, name) for name in header]
     return header, cells, shared
