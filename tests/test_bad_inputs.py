@@ -37,8 +37,10 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message, code)
     assert done.returncode == code, done.stderr
     assert len(lines) == 1 and lines[0].startswith("regbench: error:") and message in lines[0], done.stderr
     assert "Traceback" not in done.stdout + done.stderr
-    assert not (run_dir / "metrics.json").exists() or json.loads((run_dir / "metrics.json").read_text())[
-        "status"] == "failed"
+    if code == 2:   # refused at start: nothing written
+        assert not (run_dir / "metrics.json").exists()
+    else:           # failed while running: recorded as failed
+        assert json.loads((run_dir / "metrics.json").read_text())["status"] == "failed"
     assert blocker.read_text() == "a file where a directory should be"
 
 
