@@ -178,14 +178,17 @@ def write_tuned(experiment: Experiment, summary: dict, target: Path, setting: st
     """A grid job's tuned result (regbench.tuning), from its points' records, into its own subdir of the
     job's dir; written again on every run of the job (it only reads the points). The chosen value's
     curves.csv (and predictions.npz) go beside it: the pictures read the tuned row's seeds from them.
-    None, and nothing written, while a point has no finished result, or when the technique does not
-    apply to the data."""
-    points = summary["points"]
+    It reads the points' results as they are on disk (a point whose forced rerun failed keeps its earlier
+    result). None, and nothing written, when the technique does not apply to the data; None while a
+    point has no finished result, and a tuned result written before is withdrawn (see withdraw_tuned)."""
+    points = [{**point, **(jobs.read_record(Path(point["job_dir"]) / "metrics.json") or {})}
+              for point in summary["points"]]
     if all(point["status"] == "not_applicable" for point in points):
         return None
     if any(point["status"] not in jobs.FINISHED for point in points):
-        log.error("%s: no tuned result: not every value finished (%s)", target.name,
-                  ", ".join(sorted({point["status"] for point in points})))
+        statuses = ", ".join(sorted({point["status"] for point in points}))
+        log.error("%s: no tuned result: not every value finished (%s)", target.name, statuses)
+        withdraw_tuned(target, f"not every grid value finished in the latest run ({statuses})")
         return None
     record = tuning.tuned_record(summary, points, experiment.grid, experiment.selection_seeds, setting)
     seeds = record["seeds"]
@@ -199,6 +202,16 @@ def write_tuned(experiment: Experiment, summary: dict, target: Path, setting: st
     if record["status"] == "failed":
         log.error("%s: %s", directory.name, record["error"])
     return {**record, "job_dir": str(directory)}
+
+
+def withdraw_tuned(target: Path, why: str) -> None:
+    """A tuned result in `target` that its grid's latest run no longer supports becomes `failed` (it is
+    derived from the grid's values: rerunning the grid writes it again)."""
+    for path in target.glob("*-tuned-*/metrics.json"):
+        record = jobs.read_record(path)
+        if record is not None and record.get("status") in jobs.FINISHED:
+            record.update(status="failed", error=f"withdrawn: {why}", runs=[])
+            write_json(path, record)
 
 
 def run_points(experiment: Experiment, cfg: DictConfig, records: list[dict], dirs: list[Path],
@@ -223,13 +236,21 @@ def run_points(experiment: Experiment, cfg: DictConfig, records: list[dict], dir
         else:
             previous[i] = earlier
     todo = sorted(previous)
+    # force=true over a finished result of this job: that result stays until the new one is complete
+    # (an interrupt, a failure or a kill -9 leaves it as it was); the claim says the job is running
+    kept = {i for i in todo if previous[i] is not None and previous[i].get("status") in jobs.FINISHED
+            and jobs.same_job(previous[i], records[i]["config_hash"], records[i]["seeds"])}
     for i in todo:
-        write_json(dirs[i] / "metrics.json", records[i])  # status running: a kill -9 leaves it for resume
+        if i not in kept:
+            write_json(dirs[i] / "metrics.json", records[i])  # status running: a kill -9 leaves it for resume
 
     def record_all(**fields) -> None:
         for i in todo:
             done[i] = {**records[i], **fields, "job_dir": str(dirs[i])}
-            write_json(dirs[i] / "metrics.json", {k: v for k, v in done[i].items() if k != "job_dir"})
+            if i in kept:
+                log.warning("%s: %s; its earlier result is kept", dirs[i].name, fields["status"])
+            else:
+                write_json(dirs[i] / "metrics.json", {k: v for k, v in done[i].items() if k != "job_dir"})
 
     if todo:
         try:
@@ -258,7 +279,7 @@ def run_points(experiment: Experiment, cfg: DictConfig, records: list[dict], dir
             return [done[i] for i in range(len(records))]
         except Exception as error:
             if isinstance(error, ConfigError) and not multirun:  # found late (at data load): undo the start
-                for i in todo:
+                for i in set(todo) - kept:
                     if previous[i] is None:
                         (dirs[i] / "metrics.json").unlink(missing_ok=True)
                     else:

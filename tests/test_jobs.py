@@ -248,3 +248,66 @@ SUBMITIT = "hydra_plugins.hydra_submitit_launcher.submitit_launcher."
 ])
 def test_job_threads_share_the_cores_among_the_jobs_run_at_once(launcher, multirun, expected):
     assert jobs.job_threads(launcher, multirun, cpus=8) == expected
+
+
+# ---- force=true keeps the finished result until the new one is complete (issue 18, point 6) ----
+
+def test_a_forced_rerun_killed_mid_job_leaves_the_finished_result(tmp_path):
+    """kill -9 of a real `regbench force=true` process while it trains: the earlier result is intact."""
+    args = [sys.executable, "-m", "regbench", "+suite=smoke", "trainer.epochs=2", "trainer.batch_size=10",
+            "progress=false", f"hydra.run.dir={tmp_path}"]
+    first = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    finished = (tmp_path / "metrics.json").read_bytes()
+    assert json.loads(finished)["status"] == "completed"
+    forced = subprocess.Popen([*args, "force=true"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / jobs.CLAIM).exists():   # the job holds its dir: it is about to train
+            assert forced.poll() is None and time.monotonic() < deadline, "the forced job never started"
+            time.sleep(0.02)
+        time.sleep(0.3)
+        assert forced.poll() is None, "the forced job ended before it could be killed: make it longer"
+    finally:
+        forced.kill()
+        forced.wait()
+    assert (tmp_path / "metrics.json").read_bytes() == finished
+
+
+GRID = ["regularizer=l2", "regularizer.l2.strength=[1e-4,1e-3]", "replicates=3", "selection_seeds=1",
+        "trainer.epochs=1"]
+
+
+def crash(*args, **kwargs):
+    """Stands in for training that breaks (a crash no valid config causes on demand)."""
+    raise RuntimeError("training broke")
+
+
+def test_a_failed_forced_rerun_keeps_the_results_and_their_tuned_row(make_cfg, tmp_path, monkeypatch):
+    import regbench.app
+
+    first = execute(make_cfg(*GRID), tmp_path, GRID, multirun=True)
+    files = [Path(point["job_dir"]) / "metrics.json" for point in first["points"]]
+    files.append(Path(first["tuned"]["job_dir"]) / "metrics.json")
+    before = [path.read_bytes() for path in files]
+    monkeypatch.setattr(regbench.app, "run_job", crash)
+    again = execute(make_cfg(*GRID, "force=true"), tmp_path, [*GRID, "force=true"], multirun=True)
+    assert again["status"] == "failed"                     # the command says the rerun failed ...
+    assert [path.read_bytes() for path in files[:-1]] == before[:-1]   # ... and the results are kept
+    tuned = json.loads(files[-1].read_text())
+    assert tuned["status"] == "completed" and tuned["runs"] == json.loads(before[-1])["runs"]
+
+
+def test_a_grid_rerun_that_fails_withdraws_its_tuned_result(make_cfg, tmp_path, monkeypatch):
+    import regbench.app
+
+    first = execute(make_cfg(*GRID), tmp_path, GRID, multirun=True)
+    tuned_file = Path(first["tuned"]["job_dir"]) / "metrics.json"
+    assert json.loads(tuned_file.read_text())["status"] == "completed"
+    (Path(first["points"][1]["job_dir"]) / "metrics.json").unlink()   # one value must train again
+    monkeypatch.setattr(regbench.app, "run_job", crash)
+    again = execute(make_cfg(*GRID), tmp_path, GRID, multirun=True)
+    assert again["status"] == "failed" and again["tuned"] is None
+    withdrawn = json.loads(tuned_file.read_text())
+    assert withdrawn["status"] == "failed" and withdrawn["error"].startswith("withdrawn: not every grid value")
+    assert withdrawn["runs"] == []
