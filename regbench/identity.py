@@ -34,10 +34,11 @@ from typing import Any, Mapping
 from omegaconf import DictConfig, OmegaConf
 
 from regbench.config import ConfigError, canonical, flatten, option_file, show, top_level
+from regbench.results import IDENTITY_SCHEME
 from regbench.settings import Settings, selected_techniques, technique_label
 from regbench.trainer.loop import SGD_MOMENTUM
 
-SCHEME = 2          # 1: a hash of the resolved yaml (before 2026-12); 2: of the validated settings + revisions
+SCHEME = IDENTITY_SCHEME   # regbench/results.py: 1, a hash of the resolved yaml; 2, of the validated settings
 CORE_REVISION = 1   # bump when the trainer, the metrics or the data splits change what any config computes
 # Top-level keys that say which seeds, where or how a job runs, or what it is compared with.
 NOT_IDENTITY = ("seed", "replicates", "device", "threads", "progress", "force", "baseline", "selection_seeds")

@@ -11,6 +11,12 @@ from pathlib import Path
 from typing import Any, Iterable
 
 
+# How a result's identity is computed (regbench.identity): results stored under another scheme are never
+# reused and are labelled as such in a leaderboard. Here, below every reader, so that reading results
+# needs no torch. 1: a hash of the resolved yaml; 2: of the validated settings and the code's revisions.
+IDENTITY_SCHEME = 2
+
+
 def _file_mode() -> int:
     """The mode a plain open() would give a new file: 0666 less the process umask (0644 usually).
 

@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 import regbench.report.cli as report_cli
 from regbench.report.cli import LeaderboardCallback, Summary, show_leaderboard
+from regbench.results import IDENTITY_SCHEME
 from regbench.report.collect import METRICS, collect
 from regbench.report.pivot import pivot
 from regbench.report.summarize import summarize
@@ -25,7 +26,7 @@ DEFAULT, SMOKE, L2, L2_SMOKE, B10, B100, GONE = (c * 16 for c in "abcdef9")
 
 def record(config_hash: str, runs: dict[int, tuple[float, float] | None], technique: str = "none",
            baseline_hash: str | None = None, setting: str = "", dataset: str = "mnist1d",
-           status: str = "completed", versions: dict | None = None) -> dict:
+           status: str = "completed", versions: dict | None = None, scheme: int | None = IDENTITY_SCHEME) -> dict:
     """A metrics.json record (notes/schema.md). runs: seed -> (train_acc, test_acc), or None for a
     diverged run (what a NaN model writes: chance accuracy, null losses). Losses are 1 - acc.
     `versions` is written only where given (older records have none)."""
@@ -48,6 +49,7 @@ def record(config_hash: str, runs: dict[int, tuple[float, float] | None], techni
     return {"status": status, "error": "ValueError: boom" if status in ("failed", "interrupted") else None,
             "technique": technique, "dataset": "mnist1d", "model": "mlp",
             "config_hash": config_hash, "baseline_hash": baseline_hash or config_hash,
+            **({"identity": {"scheme": scheme}} if scheme is not None else {}),
             "labels": {"dataset": dataset, "model": "mlp", "setting": setting},
             "overrides": [], "config": {}, "runs": rows, **({"versions": versions} if versions else {})}
 
@@ -803,3 +805,13 @@ def test_grid_values_hidden_from_the_tables_are_in_no_holm_family(tmp_path):
     assert not rows[SMOKE].shown and math.isfinite(rows[SMOKE].p_value) and math.isnan(rows[SMOKE].p_holm)
     # the family: the default point (one test; the tuned row's single seed has no p)
     assert rows[L2].p_holm == pytest.approx(rows[L2].p_value)
+
+
+def test_results_stored_under_an_older_identity_are_labelled_and_never_pooled(tmp_path):
+    """A result of the older identity scheme (no `identity` in its record) keeps a row of its own that
+    says so, beside the same config's result of this code: its seeds are never pooled with them."""
+    write_job(tmp_path, "old", "a" * 16, {0: (1.0, 0.60), 1: (1.0, 0.62)}, technique="l2", scheme=None)
+    write_job(tmp_path, "new", "b" * 16, {0: (1.0, 0.70), 1: (1.0, 0.72)}, technique="l2")
+    rows = by_config(board_of(tmp_path))
+    assert rows["a" * 16].setting == "[older identity]" and rows["a" * 16].seeds == 2
+    assert rows["b" * 16].setting == "" and rows["b" * 16].seeds == 2

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from regbench.report.collect import collect
+from regbench.results import IDENTITY_SCHEME
 from regbench.report.curves import curve_bands, fitted_functions
 from regbench.report.page import build_report
 from regbench.report.plots import draw_all
@@ -34,6 +35,7 @@ def classification_job(root: Path, name: str, config_hash: str, technique: str, 
         runs.append(run)
     record = {"status": "completed", "error": None, "technique": technique, "dataset": "digits", "model": "mlp",
               "config_hash": config_hash, "baseline_hash": baseline_hash or config_hash,
+              "identity": {"scheme": IDENTITY_SCHEME},
               "labels": {"dataset": "digits", "model": "mlp", "setting": ""},
               "overrides": ["dataset=digits", f"regularizer={technique}"], "config": {}, "runs": runs,
               "wall_seconds": 1.5, "device": "cpu", "versions": {"regbench": "0.1.0"}, "host": "testhost"}
@@ -56,6 +58,7 @@ def regression_job(root: Path, name: str, config_hash: str, technique: str, seed
              "epochs": 3, "best_epoch": 3, "diverged": False, "diverged_epoch": None} for s in seeds]
     record = {"status": "completed", "error": None, "technique": technique, "dataset": "toy1d", "model": "shallow",
               "config_hash": config_hash, "baseline_hash": baseline_hash or config_hash,
+              "identity": {"scheme": IDENTITY_SCHEME},
               "labels": {"dataset": "toy1d", "model": "shallow", "setting": ""}, "overrides": ["dataset=toy1d"],
               "runs": runs, "wall_seconds": 0.5}
     (job / "metrics.json").write_text(json.dumps(record))

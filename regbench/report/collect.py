@@ -11,7 +11,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from regbench.identity import show
+from regbench.config import show
+from regbench.results import IDENTITY_SCHEME
 
 FINISHED = ("completed", "diverged")  # jobs whose runs count (`diverged`: some of its runs did)
 UNFINISHED = ("failed", "interrupted", "running")
@@ -200,6 +201,28 @@ def shown(value: Any) -> str | None:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+OLDER_IDENTITY = "[older identity]"
+
+
+def identity_scheme(record: dict) -> int | None:
+    """The identity scheme a record was stored under (regbench.identity.SCHEME); None before there was one."""
+    identity = record.get("identity")
+    if isinstance(identity, dict) and isinstance(identity.get("tuned"), dict):   # a tuned result's
+        identity = identity["tuned"]
+    scheme = identity.get("scheme") if isinstance(identity, dict) else None
+    return scheme if isinstance(scheme, int) else None
+
+
+def labels_of(record: dict) -> dict[str, str]:
+    """The record's row labels; a result stored under an older identity scheme says so in its setting:
+    it cannot share a row with this code's results (its hash is of another kind), and must not look like
+    one of them."""
+    labels = {name: record["labels"][name] for name in LABELS}
+    if identity_scheme(record) != IDENTITY_SCHEME:
+        labels["setting"] = f"{labels['setting']} {OLDER_IDENTITY}".strip()
+    return labels
+
+
 def collect(dirs: Iterable[Path | str], by: str | None = None) -> Collected:
     """Read every metrics.json under `dirs`; nothing is printed. With `by` (a dotted config key), each
     run also gets column `by`: that key's value in the file's resolved config as text, None if absent.
@@ -233,7 +256,7 @@ def collect(dirs: Iterable[Path | str], by: str | None = None) -> Collected:
             runs[key] = {"config_hash": record["config_hash"], "baseline_hash": record["baseline_hash"],
                          "seed": run["seed"], "diverged": run.get("diverged", False),
                          **{metric: run.get(metric) for metric in METRICS},
-                         "technique": record["technique"], **{name: record["labels"][name] for name in LABELS},
+                         "technique": record["technique"], **labels_of(record),
                          **{key: run.get(key) for key in MEMBER_LISTS}, "path": str(Path(path).parent),
                          **tuning_fields(record), **version_fields(record)}
             if by is not None:
