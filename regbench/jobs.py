@@ -30,7 +30,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from regbench.results import write_json
+from regbench.results import IDENTITY_SCHEME, identity_scheme, write_json
 
 log = logging.getLogger("regbench")
 
@@ -75,8 +75,21 @@ def result_dir(job_dir: Path, config_hash: str, seeds: list[int], name: str) -> 
     if record is not None and same_job(record, config_hash, seeds):
         return job_dir
     beside = job_dir.parent / f"{job_dir.name}+{name}"
-    log.warning("%s holds the result of another job; this job writes beside it, into %s", job_dir, beside)
+    older = record is not None and identity_scheme(record) != IDENTITY_SCHEME
+    log.warning("%s holds %s; this job writes beside it, into %s", job_dir,
+                "a result stored under an older identity (kept as it is)" if older else "the result of another job",
+                beside)
     return beside
+
+
+def older_results(root: Path) -> int:
+    """How many finished results under `root` were stored under an older identity scheme: a rerun never
+    reuses them (their configs train again), and the leaderboard shows them in rows of their own."""
+    older = 0
+    for path in root.glob("**/metrics.json"):
+        record = read_record(path)
+        older += record is not None and record.get("status") in FINISHED and identity_scheme(record) != IDENTITY_SCHEME
+    return older
 
 
 def alive(host: str | None, pid: int | None) -> bool:

@@ -17,6 +17,15 @@ from typing import Any, Iterable
 IDENTITY_SCHEME = 2
 
 
+def identity_scheme(record: dict) -> int | None:
+    """The identity scheme a metrics.json record was stored under; None before there was one (scheme 1)."""
+    identity = record.get("identity")
+    if isinstance(identity, dict) and isinstance(identity.get("tuned"), dict):   # a tuned result's
+        identity = identity["tuned"]
+    scheme = identity.get("scheme") if isinstance(identity, dict) else None
+    return scheme if isinstance(scheme, int) else None
+
+
 def _file_mode() -> int:
     """The mode a plain open() would give a new file: 0666 less the process umask (0644 usually).
 

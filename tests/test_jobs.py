@@ -311,3 +311,24 @@ def test_a_grid_rerun_that_fails_withdraws_its_tuned_result(make_cfg, tmp_path, 
     withdrawn = json.loads(tuned_file.read_text())
     assert withdrawn["status"] == "failed" and withdrawn["error"].startswith("withdrawn: not every grid value")
     assert withdrawn["runs"] == []
+
+
+def test_a_sweep_over_results_of_an_older_identity_says_so_once_and_trains_again(tmp_path):
+    """A sweep dir holding a result of the older identity scheme (its record has no `identity`, its hash
+    is of the raw yaml): a rerun says so in one line, trains the config again beside it, and the
+    leaderboard keeps the old result in a row of its own."""
+    command = [sys.executable, "-m", "regbench", "-m", "regularizer=none", "+suite=smoke", "trainer.epochs=1",
+               "progress=false", f"hydra.sweep.dir={tmp_path}"]
+    first = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    (path,) = tmp_path.glob("*/metrics.json")
+    old = json.loads(path.read_text())
+    del old["identity"]
+    old["config_hash"] = "0123456789abcdef"                     # scheme 1 hashed the resolved yaml
+    path.write_text(json.dumps(old))
+    again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.count("stored under an older identity") == 1
+    assert metrics(path.parent) == old                          # kept as it was
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert sorted(board.setting) == ["trainer.epochs=1", "trainer.epochs=1 [older identity]"]

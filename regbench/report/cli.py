@@ -16,7 +16,7 @@ from typing import Any, Iterable
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from regbench.jobs import read_record
+from regbench.jobs import older_results, read_record
 from regbench.progress import clock
 from regbench.report import TITLE
 from regbench.results import write_atomic
@@ -129,6 +129,11 @@ class LeaderboardCallback(Callback):
         LeaderboardCallback.started = time.time()
         try:
             LeaderboardCallback.sweep_dir = Path(config.hydra.sweep.dir)
+            older = older_results(LeaderboardCallback.sweep_dir)
+            if older:
+                print(f"{TITLE}: {older} results in {LeaderboardCallback.sweep_dir} were stored under an older "
+                      "identity: they stay as they are, in rows of their own; this sweep trains their configs "
+                      "again", file=sys.stderr)
         except Exception as error:
             LeaderboardCallback.sweep_dir = None
             print(f"{TITLE}: no sweep dir ({type(error).__name__}: {error})", file=sys.stderr)

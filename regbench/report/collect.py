@@ -12,7 +12,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from regbench.config import show
-from regbench.results import IDENTITY_SCHEME
+from regbench.results import IDENTITY_SCHEME, identity_scheme
 
 FINISHED = ("completed", "diverged")  # jobs whose runs count (`diverged`: some of its runs did)
 UNFINISHED = ("failed", "interrupted", "running")
@@ -202,15 +202,6 @@ def shown(value: Any) -> str | None:
 
 
 OLDER_IDENTITY = "[older identity]"
-
-
-def identity_scheme(record: dict) -> int | None:
-    """The identity scheme a record was stored under (regbench.identity.SCHEME); None before there was one."""
-    identity = record.get("identity")
-    if isinstance(identity, dict) and isinstance(identity.get("tuned"), dict):   # a tuned result's
-        identity = identity["tuned"]
-    scheme = identity.get("scheme") if isinstance(identity, dict) else None
-    return scheme if isinstance(scheme, int) else None
 
 
 def labels_of(record: dict) -> dict[str, str]:
