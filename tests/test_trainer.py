@@ -59,11 +59,6 @@ def test_streams_are_per_member_and_reproducible():
     assert torch.equal(a[1], b[0]) and not torch.equal(a[0], a[1]) and not torch.equal(b, c)
 
 
-def test_full_batch_gradient_descent_runs(make_cfg):
-    result = train(make_cfg, [0], "trainer.batch_size=null", "trainer.lr_schedule=none")
-    assert torch.isfinite(result.final["train_loss"]).all()
-
-
 def test_divergence_is_flagged_not_raised(make_cfg):
     result = train(make_cfg, [0], "trainer.lr=1e6", "trainer.lr_schedule=none")
     assert result.diverged.tolist() == [True] and result.diverged_epoch.tolist() == [1]
@@ -187,6 +182,13 @@ def test_steps_takes_exactly_that_many_optimizer_steps(make_cfg, batch_size, ste
     assert {row["epoch"] for row in result.curves} >= {epochs}     # measured at the end, as any last epoch
     for name, value in after[-1].items():                          # the reported weights: the last step's
         assert torch.equal(result.params[name], value), name
+
+
+def test_full_batch_gradient_descent_takes_one_step_an_epoch(make_cfg):
+    # the steps test above sets `steps`; this is the `epochs` setting (a null batch is every row, not 100)
+    result, after = train_counting(make_cfg, "trainer.batch_size=null", "trainer.epochs=3")
+    assert len(after) == 3 and result.epochs.tolist() == [3, 3]
+    assert torch.isfinite(result.final["train_loss"]).all()
 
 
 def test_a_cut_epoch_runs_the_first_batches_of_its_order(make_cfg):
