@@ -118,5 +118,10 @@ def test_with_sparse_validation_a_member_stops_at_the_first_validation_patience_
 
 
 def test_early_stopping_end_to_end_with_l2(make_cfg):
-    record = end_to_end(make_cfg, "regularizer=[l2,early_stopping]")
+    record = end_to_end(make_cfg, "regularizer=[l2,early_stopping]", "regularizer.early_stopping.patience=2",
+                        "trainer.epochs=20")
     assert record["status"] == "completed" and record["technique"] == "early_stopping+l2"
+    # with l2 beside it, each member still stops (500 examples overfit well before 20 epochs), `patience`
+    # epochs after its best (validation every epoch)
+    for run in record["runs"]:
+        assert run["epochs"] < 20 and run["epochs"] - run["best_epoch"] == 2, run
