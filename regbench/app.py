@@ -92,8 +92,9 @@ def point_configs(cfg: DictConfig, grid: dict[str, list],
 
 
 def failure(cfg: DictConfig, overrides: list[str], error: BaseException) -> dict:
-    """A metrics.json record for a job that could not start; works even where the config is broken
-    (it has no identity: nothing is ever reused from it)."""
+    """A metrics.json record for a job that could not start; works even where the config is broken.
+    It is identified by its raw values (identity.invalid_hash), so that the same mistake rerun replaces
+    it; a failed record is never reused."""
     raw = top_level(cfg, resolve=False)
     try:
         technique = technique_label(selected_techniques(raw.get("regularizer")))

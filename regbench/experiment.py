@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 import regbench
 from regbench import identity
 from regbench.config import plain
-from regbench.settings import Settings, grid_points
+from regbench.settings import Settings
 from regbench.trainer import TrainResult, train_population
 from regbench.trainer.hooks import Grid
 from regbench.tuning import check_validation
