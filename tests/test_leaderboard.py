@@ -367,7 +367,7 @@ def test_setting_parts_every_row_shares_go_to_the_title_and_leave_rows_and_basel
     show_leaderboard([tmp_path], write=False)
     out = capsys.readouterr().out
     assert f"setting={suite}" in out and out.count("trainer.steps=300") == 1
-    assert "none trainer.batch_size=100" in out and "trainer.batch_size=10 " in out
+    assert "trainer.batch_size=10 vs none" in out and "trainer.batch_size=100" in out   # its baseline, stripped
     md = (tmp_path / "leaderboard.md")
     show_leaderboard([tmp_path])  # the .md keeps every part on every row
     assert md.read_text().count("trainer.steps=300") == 3  # two rows + the B10 row's baseline name
@@ -598,30 +598,37 @@ def row_labels(header: list[str], cells: list[list[str]]) -> list[tuple[str, ...
     return [tuple(row[i] for i in keep) for row in cells]
 
 
-def test_one_config_against_two_baselines_never_gives_two_rows_that_look_alike(tmp_path):
+def test_one_config_is_one_row_paired_with_the_newest_baseline(tmp_path):
     # l2 run with `baseline` at the defaults (seeds 0-2), then again with baseline batch_size=100 (seeds 0-1):
-    # the same config_hash, two baseline_hashes
+    # the same config_hash, two baseline_hashes -> one row of all three seeds, paired with the newest
     write_job(tmp_path, "none", DEFAULT, {0: (1.0, 0.60), 1: (1.0, 0.62), 2: (1.0, 0.64)})
     write_job(tmp_path, "none100", B100, {0: (1.0, 0.55), 1: (1.0, 0.57)}, setting="trainer.batch_size=100")
     write_job(tmp_path, "a", L2, {0: (0.9, 0.70), 1: (0.9, 0.71), 2: (0.9, 0.75)}, technique="l2",
               baseline_hash=DEFAULT, mtime=100)
     write_job(tmp_path, "b", L2, {0: (0.9, 0.70), 1: (0.9, 0.71)}, technique="l2", baseline_hash=B100, mtime=200)
     board = board_of(tmp_path)
-    l2 = board[board.config_hash == L2]
-    assert len(l2) == 2 and set(l2.baseline) == {"none", "none trainer.batch_size=100"}
-    from regbench.report.table import display_rows
-    for compact, width in ((True, 80), (True, 160), (False, None)):
-        header, cells, _ = display_rows(board, compact=compact, width=width)
-        labels = row_labels(header, cells)
-        assert len(set(labels)) == len(labels), (compact, width, labels)
+    (l2,) = [row for _, row in board.iterrows() if row.config_hash == L2]
+    assert (l2.seeds, l2.baseline, l2.baselines) == (3, "none trainer.batch_size=100", 2)
+    assert l2.test_acc_mean == pytest.approx((0.70 + 0.71 + 0.75) / 3)   # no seed of the config is lost
+    assert l2.delta_seeds == 2 and l2.delta_test_acc_mean == pytest.approx(0.145)   # paired with B100 on 0, 1
     text = render(board, 80)
-    assert max(map(len, text.splitlines())) <= 80 and "baseline" in text
+    assert max(map(len, text.splitlines())) <= 80
+    assert "vs none trainer.batch_size=100" in text.replace("\n", " ") or "vs none" in text   # says its baseline
     show_leaderboard([tmp_path])
-    md = [line for line in (tmp_path / "leaderboard.md").read_text().splitlines() if "| l2 |" in line]
-    assert len(md) == 2 and md[0].rpartition("|")[0].rpartition("|")[2] != md[1].rpartition("|")[0].rpartition("|")[2]
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert len([line for line in md.splitlines() if "| l2 |" in line]) == 1
+    assert "was compared with 2 baselines in these results; Δ pairs it with the newest: none trainer.batch_size=100" in md
     csv = pd.read_csv(tmp_path / "leaderboard.csv", dtype=str)
-    assert not csv.duplicated(["config_hash", "baseline_hash"]).any()
-    assert not csv[csv.config_hash == L2].duplicated("baseline").any()
+    assert not csv.config_hash.duplicated().any()
+
+
+def test_a_row_paired_with_another_baseline_says_so_in_the_terminal(tmp_path):
+    write_job(tmp_path, "none100", B100, {0: (1.0, 0.55), 1: (1.0, 0.57)}, setting="trainer.batch_size=100")
+    write_job(tmp_path, "a", L2, {0: (0.9, 0.70), 1: (0.9, 0.71)}, technique="l2", baseline_hash=B100)
+    from regbench.report.table import display_rows
+    header, cells, _ = display_rows(board_of(tmp_path), compact=True, width=80)
+    settings = dict(zip((row[header.index("technique")] for row in cells), (row[header.index("setting")] for row in cells)))
+    assert settings == {"l2": "vs none trainer.batch_size=100", "none": "trainer.batch_size=100"}
 
 
 def test_two_baselines_with_the_same_label_are_named_by_their_config(tmp_path):
@@ -631,7 +638,7 @@ def test_two_baselines_with_the_same_label_are_named_by_their_config(tmp_path):
     write_job(tmp_path, "a", L2, {0: (0.9, 0.70)}, technique="l2", baseline_hash=DEFAULT, mtime=100)
     write_job(tmp_path, "b", L2, {1: (0.9, 0.70)}, technique="l2", baseline_hash=SMOKE, mtime=200)
     board = board_of(tmp_path)
-    assert sorted(board[board.config_hash == L2].baseline) == ["none (aaaaaaaa)", "none (bbbbbbbb)"]
+    assert list(board[board.config_hash == L2].baseline) == ["none (bbbbbbbb)"]
     from regbench.report.table import display_rows
     for compact in (True, False):
         header, cells, _ = display_rows(board, compact=compact, width=80 if compact else None)

@@ -17,7 +17,7 @@ import pandas as pd
 from regbench.report.collect import NOT_APPLICABLE, BadFile, collect, find_metrics, read_record
 from regbench.report.plots import PLOT_DIR, Picture, draw_all
 from regbench.report.summarize import summarize
-from regbench.report.table import NOTES, display_rows, markdown, version_notes
+from regbench.report.table import NOTES, baseline_notes, display_rows, markdown, version_notes
 from regbench.report.tuned import TUNED_NOTES, tuned_markdown, tuned_rows, tuned_table
 from regbench.results import write_atomic
 
@@ -168,7 +168,7 @@ def page_html(board: pd.DataFrame, unfinished: list[dict], pictures: list[Pictur
              f"<style>{STYLE}</style></head><body><h1>{TITLE}</h1>",
              "<h2>What was run</h2>", md_table_lines(what_was_run(ran)),
              "<h2>Leaderboard</h2>", html_table(header, cells), f"<p>{md_inline(NOTES)}</p>",
-             *[f"<p>{md_inline(line)}</p>" for line in version_notes(board)]]
+             *[f"<p>{md_inline(line)}</p>" for line in baseline_notes(board) + version_notes(board)]]
     if tuned is not None and not tuned[0].empty:
         parts.append("<h2>Tuned on validation vs default</h2>")
         for title, tuned_header, tuned_cells in tuned_rows(tuned[0]):

@@ -1,5 +1,5 @@
-"""Summarize: one leaderboard row per (config_hash, baseline_hash) from `collect`'s runs: mean ± 95% CI
-per metric and the paired Δ against the baseline row. All the statistics the renderers show are here."""
+"""Summarize: one leaderboard row per config (config_hash) from `collect`'s runs: mean ± 95% CI per
+metric and the paired Δ against the baseline row. All the statistics the renderers show are here."""
 from __future__ import annotations
 
 import math
@@ -17,7 +17,7 @@ BOARD_COLUMNS = ["config", "dataset", "model", "technique", "setting", "seeds", 
                  *[f"{m}_{s}" for m in METRICS for s in ("mean", "ci")],
                  "delta_test_acc_mean", "delta_test_acc_ci", "delta_test_loss_mean", "delta_test_loss_ci",
                  "delta_seeds", "prob_improve", "prob_improve_low", "prob_improve_high", "improved_seeds",
-                 "p_value", "p_holm", "rank_score", "few_seeds", "baseline", "is_baseline",
+                 "p_value", "p_holm", "rank_score", "few_seeds", "baseline", "baselines", "is_baseline",
                  "config_hash", "baseline_hash", *TUNING, *[f"{p}_versions" for p in VERSIONED], "shown"]
 
 
@@ -31,9 +31,11 @@ def per_seed(runs: pd.DataFrame, column: str) -> dict[int, float]:
 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    """Leaderboard rows from `collect`'s runs: one per (config_hash, baseline_hash).
+    """Leaderboard rows from `collect`'s runs: one per config (config_hash), all its seeds.
 
-    Labels are the newest file's. Diverged runs are left out of every metric and of Δ (on both sides)
+    Labels are the newest file's, and so is the baseline: a config compared with several baselines (merged
+    sweeps whose `baseline` differed) is still one row, paired with the baseline of the command run last
+    (as a rerun that skips a job follows the new `baseline`); `baselines` counts the ones its runs named. Diverged runs are left out of every metric and of Δ (on both sides)
     and counted in `diverged`; `seeds` counts the others. Δ test acc is paired on the seeds both sides
     have with the runs whose config_hash is this row's baseline_hash, and nothing else: with no such
     runs it is NaN and `baseline` says so. A row with no accuracy (regression) gets Δ test loss instead,
@@ -54,9 +56,10 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     newest = runs.groupby("config_hash").tail(1).set_index("config_hash")
     names = baseline_names(runs, newest)
     rows = []
-    for (config_hash, baseline_hash), group in runs.groupby(["config_hash", "baseline_hash"], sort=False):
+    for config_hash, group in runs.groupby("config_hash", sort=False):
         ok = group[~group.diverged]
         label = group.iloc[-1]
+        baseline_hash = label.baseline_hash
         row: dict[str, Any] = {"config": config_hash[:8], "technique": label.technique,
                                **{key: label[key] for key in LABELS},
                                "seeds": len(ok), "diverged": int(group.diverged.sum())}
@@ -79,6 +82,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
             row["p_value"], _ = paired_p_value(treated, baseline)
         row["few_seeds"] = len(ok) < FEW_SEEDS
         row["baseline"] = "baseline" if baseline_hash == config_hash else names[baseline_hash]
+        row["baselines"] = group.baseline_hash.nunique()
         row.update(is_baseline=baseline_hash == config_hash, config_hash=config_hash,
                    baseline_hash=baseline_hash, **{key: label[key] for key in TUNING})
         for package, column in zip(VERSIONED, VERSION_COLUMNS):
@@ -123,7 +127,7 @@ def rank(board: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     scores, keys = [], []
     for _, row in board.iterrows():
         metric, worst = ("test_acc", 0.0) if has_acc[row.name] else ("test_loss", math.inf)
-        mine = runs[(runs.config_hash == row.config_hash) & (runs.baseline_hash == row.baseline_hash)]
+        mine = runs[runs.config_hash == row.config_hash]
         score = score_counting_failures(mine[metric], mine.diverged, worst)
         scores.append(score)
         sign = -1 if metric == "test_acc" else 1  # every key: lower first
@@ -132,6 +136,6 @@ def rank(board: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     board["rank_score"] = scores
     keys = pd.DataFrame(keys, columns=["_all_diverged", "_score", "_diverged_share", "_mean"], index=board.index)
     board = pd.concat([board, keys], axis=1).sort_values(
-        ["dataset", "model", *keys.columns, "technique", "setting", "config_hash", "baseline_hash"],
+        ["dataset", "model", *keys.columns, "technique", "setting", "config_hash"],
         na_position="last", ignore_index=True)
     return board.drop(columns=list(keys.columns))

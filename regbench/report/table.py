@@ -54,9 +54,9 @@ def display_rows(board: pd.DataFrame, compact: bool = False,
     Compact: dataset and model columns that are the same on every row, and the parts of the setting
     every row shares (a suite's trainer values), move to `shared` ('setting=trainer.epochs=3', for the
     title) instead of disappearing, and leave the baseline names too; the config column is kept only
-    where two rows would otherwise look the same; a config run against two baselines has two rows, whose
-    settings end in 'vs <baseline>'; P(improve) as the count of seeds that improved. With a
-    `width`, the optional columns (by DISPLAY's priority, then baseline, the raw p, the Holm p and, last,
+    where two rows would otherwise look the same; no baseline column: a row paired with another baseline
+    than its own config without regularizers ends its setting in 'vs <baseline>'; P(improve) as the
+    count of seeds that improved. With a `width`, the optional columns (by DISPLAY's priority, then the raw p, the Holm p and, last,
     P(improve)) are dropped until the table fits, keeping labels, seeds, test acc (loss), gap and Δ. A
     row with fewer than 3 seeds has '*' after its seed count.
     """
@@ -73,11 +73,10 @@ def display_rows(board: pd.DataFrame, compact: bool = False,
         board, common = without_common_setting(board)
         if common:
             shared.append(f"setting={common}")
-        # one config run against two baselines is two rows with the same labels: each setting names its
-        # baseline ('vs none trainer.batch_size=100'), where the baseline column may be dropped for width
-        twice = board.config_hash.duplicated(keep=False)
-        board = board.assign(setting=[f"{setting} vs {baseline}".strip() if again else setting
-                                      for setting, baseline, again in zip(board.setting, board.baseline, twice)])
+        # a row paired with another baseline than its own config without regularizers says which in its
+        # setting ('vs none trainer.batch_size=100'), so the terminal needs no baseline column
+        board = board.assign(setting=[f"{row.setting} vs {row.baseline}".strip() if not own_baseline(row)
+                                      else row.setting for row in board.itertuples()])
         if not board.setting.any():
             labels.remove("setting")
         if not board.duplicated(labels[1:]).any():
@@ -86,7 +85,8 @@ def display_rows(board: pd.DataFrame, compact: bool = False,
     deltas = [d for d in (("Δ test acc %", "delta_test_acc", True), ("Δ test loss", "delta_test_loss", False))
               if d[1] == "delta_test_acc" and not no_acc or d[1] == "delta_test_loss" and
               (no_acc or (board.test_acc_mean.isna() & board.test_loss_mean.notna()).any())]
-    header = [*labels, "seeds", *[d[0] for d in shown], *[d[0] for d in deltas], P_IMPROVE, P_VALUE, P_HOLM, "baseline"]
+    header = [*labels, "seeds", *[d[0] for d in shown], *[d[0] for d in deltas], P_IMPROVE, P_VALUE, P_HOLM]
+    header += [] if compact else ["baseline"]
     cells = []
     for _, row in board.iterrows():
         seeds = f"{row.seeds}" + (FEW_SEEDS_MARK if row.few_seeds else "") \
@@ -96,11 +96,11 @@ def display_rows(board: pd.DataFrame, compact: bool = False,
                      + [fmt(row[f"{d}_mean"], row[f"{d}_ci"], percent=pct, signed=True) for _, d, pct in deltas]
                      + [fmt_probability(row.prob_improve, row.prob_improve_low, row.prob_improve_high,
                                         row.improved_seeds, row.delta_seeds, compact=compact),
-                        fmt_p_value(row.p_value), fmt_p_value(row.p_holm), row.baseline])
+                        fmt_p_value(row.p_value), fmt_p_value(row.p_holm)] + ([] if compact else [row.baseline]))
     if compact:
         # P(improve) goes last of all: a regression row's losses (0.498 ± 0.022) leave it no room at 80
         # the raw p goes before the Holm p: across a table, the Holm p is the one to read
-        ranks = {d[0]: priority[d[1]] for d in shown} | {"baseline": 4, P_VALUE: 1.5, P_HOLM: 1, P_IMPROVE: 0.5}
+        ranks = {d[0]: priority[d[1]] for d in shown} | {P_VALUE: 1.5, P_HOLM: 1, P_IMPROVE: 0.5}
         header, cells = fit(header, cells, ranks, width)
         header = [SHORT.get(name, name) for name in header]
     return header, cells, shared
@@ -176,17 +176,32 @@ def version_notes(board: pd.DataFrame) -> list[str]:
     """One line per row whose runs were written by several versions of regbench or torch ('unknown' for
     a file without `versions`): 'config 1a2b3c4d (dropout) pools runs from regbench 0.1.0 and 0.2.0'."""
     lines = []
-    shared_config = board.config_hash.duplicated(keep=False)
     for i, row in board.iterrows():
         mixed = [(package, row[column].split()) for package, column in
                  (("regbench", "regbench_versions"), ("torch", "torch_versions"))
                  if isinstance(row[column], str) and len(row[column].split()) > 1]
         if not mixed:
             continue
-        name = f"{row.technique} {row.setting}".strip() + (f" vs {row.baseline}" if shared_config[i] else "")
+        name = f"{row.technique} {row.setting}".strip()
         lines.append(f"config {row.config} ({name}) pools runs from "
                      + "; ".join(f"{package} {and_list(versions)}" for package, versions in mixed))
     return lines
+
+
+def own_baseline(row) -> bool:
+    """Whether a row is paired with its own config less its regularizers (the default `baseline`): the
+    baseline row's name is 'none' and this row's setting without its technique's knobs. Read from the
+    labels, so a baseline moved only in dataset or model settings is not told apart."""
+    own = " ".join(part for part in row.setting.split() if not part.startswith("regularizer."))
+    return row.baseline == "baseline" or row.baseline == f"none {own}".strip()
+
+
+def baseline_notes(board: pd.DataFrame) -> list[str]:
+    """One line per row whose runs were compared with several baselines (merged sweeps): the row pools
+    every seed of its config and is paired with the newest command's baseline."""
+    return [f"config {row.config} ({row.technique} {row.setting}".strip() + f") was compared with "
+            f"{row.baselines} baselines in these results; Δ pairs it with the newest: {row.baseline}"
+            for _, row in board.iterrows() if row.baselines > 1]
 
 
 def and_list(items: list[str]) -> str:
@@ -207,6 +222,8 @@ def markdown(board: pd.DataFrame, unfinished: list[dict]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
     text = "\n".join(lines) + "\n\n" + NOTES + (f" {note}." if note else "") + "\n"
+    for line in baseline_notes(board):
+        text += f"\n{line}\n"
     versions = version_notes(board)
     if versions:
         text += "\nRows whose runs come from different versions (leaderboard.csv lists them per row):\n"
@@ -239,7 +256,7 @@ def print_table(board: pd.DataFrame, unfinished: list[dict]) -> None:
 
     console = terminal()
     print_board(console, board[board.shown])
-    for line in version_notes(board[board.shown]):
+    for line in baseline_notes(board[board.shown]) + version_notes(board[board.shown]):
         console.print(Text(line, style="yellow"))
     note = hidden_note(board)
     if note:
