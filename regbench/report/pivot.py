@@ -85,9 +85,9 @@ def pivot(runs: pd.DataFrame, key: str) -> pd.DataFrame:
 
     Rows are matched across values by their labels with the key's own condition taken out (for a
     `*.name` key, the name: 'mnist1d[n_train=500]' is matched as '*[n_train=500]', so that configs that
-    differ in other conditions stay apart). A pivot never drops a config: where two configs (or one
-    config against two baselines) would still fall into one cell, each gets a row of its own, its
-    setting extended by what tells them apart ('config 1a2b3c4d', 'vs none trainer.batch_size=100').
+    differ in other conditions stay apart). A pivot never drops a config: where two configs would
+    still fall into one cell, each gets a row of its own, its setting extended by what tells them apart
+    ('config 1a2b3c4d', 'vs none trainer.batch_size=100'). A config is paired with its newest baseline.
     The difference is paired on the seeds both Δs have (mean ± t-CI of the per-seed differences of
     the Δs) when at least 2 are shared; otherwise Welch's unpaired interval on the two sets of per-seed
     Δs (`diff_method` says which). Baseline rows (Δ against themselves) are left out.
@@ -97,6 +97,8 @@ def pivot(runs: pd.DataFrame, key: str) -> pd.DataFrame:
         raise NoSuchKey(f"--by {key}: no run has this config key (keys are dotted paths in metrics.json's "
                         "`config`, e.g. model.hidden, trainer.lr)")
     head, _, leaf = key.partition(".")
+    # as on the leaderboard, every run of a config is paired with its newest command's baseline
+    runs = runs.assign(baseline_hash=runs.groupby("config_hash").baseline_hash.transform("last"))
     newest = runs.groupby("config_hash").tail(1).set_index("config_hash")
     entries = []
     for (config_hash, baseline_hash, by), (metric, delta) in seed_deltas(runs).items():
