@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from regbench import identity, jobs, plugins, progress, tuning, wiring  # noqa: F401 (wiring: Hydra's resolvers)
-from regbench.config import CONF_DIR, ConfigError, check_choice, top_level
+from regbench.config import CONF_DIR, ConfigError, check_choice, show, top_level
 from regbench.experiment import Experiment, PointResult, job_record, run_job
 from regbench.settings import grid_points, selected_techniques, technique_label
 from regbench.trainer.hooks import NotApplicable
@@ -84,9 +84,9 @@ def point_configs(cfg: DictConfig, grid: dict[str, list],
         point_cfg = copy.deepcopy(cfg)
         for key, value in point.items():
             OmegaConf.update(point_cfg, key, value, merge=False)
-        point_overrides = [f"{override.get_key_element()}={identity.show(point[override.key_or_group])}"
+        point_overrides = [f"{override.get_key_element()}={show(point[override.key_or_group])}"
                            if override.key_or_group in point else text for override, text in zip(parsed, overrides)]
-        point_overrides += [f"{key}={identity.show(value)}" for key, value in point.items() if key not in given]
+        point_overrides += [f"{key}={show(value)}" for key, value in point.items() if key not in given]
         configs.append((point_cfg, point_overrides))
     return configs
 

@@ -44,9 +44,6 @@ CORE_REVISION = 1   # bump when the trainer, the metrics or the data splits chan
 NOT_IDENTITY = ("seed", "replicates", "device", "threads", "progress", "force", "baseline", "selection_seeds")
 HASH_LENGTH = 16
 
-__all__ = ["SCHEME", "CORE_REVISION", "config_hash", "identity_config", "labels", "show", "flatten", "canonical",
-           "selected_techniques", "technique_label", "job_dir_name", "baseline_hash", "tuned_identity"]
-
 
 def fields_of(obj: Any) -> dict[str, Any]:
     """A validated dataclass's settings (its init fields), less `data_dir` (where files are cached)."""

@@ -6,7 +6,7 @@ import torch
 
 from regbench.config import ConfigError
 from regbench.experiment import Experiment
-from regbench.identity import technique_label
+from regbench.settings import technique_label
 from tests.conftest import run_cli
 
 

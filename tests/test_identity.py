@@ -11,7 +11,7 @@ from regbench import identity
 from regbench.config import ConfigError
 from regbench.data import mnist1d
 from regbench.regularizers import REGULARIZERS
-from regbench.settings import Settings, build_regularizers
+from regbench.settings import Settings, build_regularizers, selected_techniques
 
 
 @pytest.fixture
@@ -96,12 +96,12 @@ def test_labels_show_the_resolved_difference_from_conf_defaults(make_cfg):
 
 def test_a_technique_is_selected_by_its_own_name(make_cfg):
     cfg = make_cfg("regularizer=none", "regularizer.dropout.p=0.5")
-    assert identity.selected_techniques(OmegaConf.to_container(cfg.regularizer)) == ["none"]
+    assert selected_techniques(OmegaConf.to_container(cfg.regularizer)) == ["none"]
     assert [hook.name for hook in build_regularizers(cfg.regularizer)[0]] == ["none"]
     with pytest.raises(ConfigError, match="regularizer.l2.name='l3'"):
-        identity.selected_techniques({"l2": {"name": "l3"}})
+        selected_techniques({"l2": {"name": "l3"}})
     with pytest.raises(ConfigError, match="no technique is selected"):
-        identity.selected_techniques({"dropout": {"p": 0.2}})
+        selected_techniques({"dropout": {"p": 0.2}})
 
 
 def test_job_dir_names_say_technique_hash_and_seeds(make_cfg):
