@@ -218,9 +218,18 @@ def differences(cfg: Mapping | DictConfig) -> dict[str, Any]:
             continue
         if key in defaults and canonical(defaults[key]) == canonical(value):
             continue
-        if identity_config(_with_defaults(raw, [key], defaults)) != identity:
+        if _probe_identity(raw, [key], defaults) != identity:
             found[key] = value
     return found
+
+
+def _probe_identity(raw: dict[str, Any], keys: list[str], defaults: dict[str, Any]) -> dict[str, Any] | None:
+    """The identity of `raw` with `keys` put back to their defaults; None where that config does not
+    validate (a required setting, dataset=file's path, has no default to go back to)."""
+    try:
+        return identity_config(_with_defaults(raw, keys, defaults))
+    except ConfigError:
+        return None
 
 
 def at_defaults(cfg: Mapping | DictConfig, keys: list[str]) -> bool:
@@ -230,7 +239,7 @@ def at_defaults(cfg: Mapping | DictConfig, keys: list[str]) -> bool:
     defaults = _defaults_of(raw)
     if any(key not in defaults for key in keys):
         return False
-    return identity_config(_with_defaults(raw, keys, defaults)) == identity_config(cfg)
+    return _probe_identity(raw, keys, defaults) == identity_config(cfg)
 
 
 def labels(cfg: Mapping | DictConfig, leave_out: tuple[str, ...] = ()) -> dict[str, str]:

@@ -192,3 +192,13 @@ def test_a_config_that_does_not_validate_gets_a_dir_of_its_own(make_cfg):
     name = identity.job_dir_name(bad)
     assert name.startswith("none-invalid-") and name.endswith("-s0")
     assert name != identity.job_dir_name(make_cfg("trainer.epochs=-1"))
+
+
+def test_a_required_setting_is_a_label_even_though_its_default_does_not_validate(make_cfg, tmp_path):
+    """dataset=file's path has no default (???): putting it back cannot be hashed, so it is a difference."""
+    import numpy as np
+
+    path = tmp_path / "data.npz"
+    np.savez(path, x=np.zeros((10, 2), dtype=np.float32), y=np.arange(10) % 2)
+    assert identity.labels(make_cfg("dataset=file", f"dataset.path={path}", smoke=False))["dataset"] == \
+        f"file[path={path}]"
