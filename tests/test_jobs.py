@@ -253,25 +253,29 @@ def test_job_threads_share_the_cores_among_the_jobs_run_at_once(launcher, multir
 # ---- force=true keeps the finished result until the new one is complete (issue 18, point 6) ----
 
 def test_a_forced_rerun_killed_mid_job_leaves_the_finished_result(tmp_path):
-    """kill -9 of a real `regbench force=true` process while it trains: the earlier result is intact."""
-    args = [sys.executable, "-m", "regbench", "+suite=smoke", "trainer.epochs=2", "trainer.batch_size=10",
-            "progress=false", f"hydra.run.dir={tmp_path}"]
+    """kill -9 of a real `regbench force=true` job while it trains (its progress file shows an epoch of
+    10): the earlier result is intact."""
+    from regbench.progress import PROGRESS_FILE, read_epoch
+
+    args = [sys.executable, "-m", "regbench", "-m", "+suite=smoke", "trainer.epochs=10", "trainer.batch_size=10",
+            "replicates=1", "progress=true", f"hydra.sweep.dir={tmp_path}"]
     first = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
-    finished = (tmp_path / "metrics.json").read_bytes()
+    (job,) = [path.parent for path in tmp_path.glob("*/metrics.json")]
+    finished = (job / "metrics.json").read_bytes()
     assert json.loads(finished)["status"] == "completed"
     forced = subprocess.Popen([*args, "force=true"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        while not (tmp_path / jobs.CLAIM).exists():   # the job holds its dir: it is about to train
+        while read_epoch(job)[0] is None:           # training has started (and the old code wrote 'running')
             assert forced.poll() is None and time.monotonic() < deadline, "the forced job never started"
             time.sleep(0.02)
-        time.sleep(0.3)
-        assert forced.poll() is None, "the forced job ended before it could be killed: make it longer"
+        assert forced.poll() is None and read_epoch(job)[0] < 10
     finally:
         forced.kill()
         forced.wait()
-    assert (tmp_path / "metrics.json").read_bytes() == finished
+    assert (job / PROGRESS_FILE).exists()           # killed mid-job: nothing cleaned up after it
+    assert (job / "metrics.json").read_bytes() == finished
 
 
 GRID = ["regularizer=l2", "regularizer.l2.strength=[1e-4,1e-3]", "replicates=3", "selection_seeds=1",
