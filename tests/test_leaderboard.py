@@ -526,14 +526,21 @@ def test_a_regression_board_keeps_one_line_per_row_at_80_columns(tmp_path):
         assert line.count("±") == 3  # test loss, loss gap and Δ test loss, each on the row's one line
 
 
-def hidden_job(root: Path, name: str, config_hash: str, hidden: int, accs: dict[int, float], **kwargs) -> Path:
-    """A job of an mlp with `hidden` units (in its label and its resolved config): seed -> test acc."""
+def config_job(root: Path, name: str, config_hash: str, accs: dict[int, float], config: dict,
+               labels: dict | None = None, **kwargs) -> Path:
+    """A job whose record holds a resolved `config` (what --by reads) and its `labels`: seed -> test acc."""
     job = write_job(root, name, config_hash, {seed: (1.0, acc) for seed, acc in accs.items()}, **kwargs)
     data = json.loads(job.read_text())
-    data["labels"]["model"] = f"mlp[hidden={hidden}]"
-    data["config"] = {"model": {"name": "mlp", "hidden": hidden}}
+    data["labels"].update(labels or {})
+    data["config"] = config
     job.write_text(json.dumps(data))
     return job
+
+
+def hidden_job(root: Path, name: str, config_hash: str, hidden: int, accs: dict[int, float], **kwargs) -> Path:
+    """A job of an mlp with `hidden` units (in its label and its resolved config): seed -> test acc."""
+    return config_job(root, name, config_hash, accs, {"model": {"name": "mlp", "hidden": hidden}},
+                      {"model": f"mlp[hidden={hidden}]"}, **kwargs)
 
 
 def test_pivot_by_a_config_key_gives_each_values_delta_and_their_difference(tmp_path, capsys):
@@ -753,12 +760,9 @@ def test_a_row_pooling_runs_of_several_versions_says_so_and_the_csv_lists_them(t
 
 def dataset_job(root: Path, name: str, config_hash: str, n_train: int, accs: dict[int, float], **kwargs) -> Path:
     """A job on mnist1d with `n_train` training examples (in its label and resolved config): seed -> test acc."""
-    job = write_job(root, name, config_hash, {seed: (1.0, acc) for seed, acc in accs.items()},
-                    dataset=f"mnist1d[n_train={n_train}]", **kwargs)
-    data = json.loads(job.read_text())
-    data["config"] = {"dataset": {"name": "mnist1d", "n_train": n_train}, "trainer": {"lr": 0.05}}
-    job.write_text(json.dumps(data))
-    return job
+    return config_job(root, name, config_hash, accs, {"dataset": {"name": "mnist1d", "n_train": n_train},
+                                                      "trainer": {"lr": 0.05}},
+                      {"dataset": f"mnist1d[n_train={n_train}]"}, **kwargs)
 
 
 def test_pivot_by_a_name_keeps_configs_that_differ_in_other_conditions(tmp_path, capsys):
