@@ -203,7 +203,7 @@ def _defaults_of(raw: dict[str, Any]) -> dict[str, Any]:
     return flatten(conf_defaults(raw["dataset"].get("name"), raw["model"].get("name"), list(raw["regularizer"])))
 
 
-def differences(cfg: Mapping | DictConfig) -> dict[str, Any]:
+def differences(cfg: Mapping | DictConfig, identity: dict[str, Any] | None = None) -> dict[str, Any]:
     """{dotted key: value before interpolation} where the config differs from the conf/ defaults of its
     dataset, model and techniques in what it computes: a key counts when putting it back to its default
     changes the identity. So a default that interpolates and is written out (grad_penalty's strength
@@ -211,7 +211,7 @@ def differences(cfg: Mapping | DictConfig) -> dict[str, Any]:
     and a setting the run does not use (`epochs` under `steps`, `curve_every`) are no setting of their own."""
     raw = _selected_raw(cfg)
     defaults = _defaults_of(raw)
-    identity = identity_config(cfg)
+    identity = identity_config(cfg) if identity is None else identity   # the caller's, where it has it
     found = {}
     for key, value in sorted(flatten({k: v for k, v in raw.items() if k not in NOT_IDENTITY}).items()):
         if key in ("dataset.name", "model.name") or (key.startswith("regularizer.") and key.endswith(".name")):
@@ -251,10 +251,11 @@ def labels(cfg: Mapping | DictConfig, leave_out: tuple[str, ...] = ()) -> dict[s
     shown as the identity holds it (so equal computations read alike: a batch of every example is
     `batch_size=null` however it was written), else resolved.
     """
-    resolved = {**flatten(top_level(cfg, resolve=True)), **flatten(identity_config(cfg))}
+    identity = identity_config(cfg)
+    resolved = {**flatten(top_level(cfg, resolve=True)), **flatten(identity)}
     raw = _selected_raw(cfg)
     parts: dict[str, list[str]] = {"dataset": [], "model": [], "setting": []}
-    for key, value in differences(cfg).items():
+    for key, value in differences(cfg, identity).items():
         if key in leave_out:
             continue
         head, _, rest = key.partition(".")
