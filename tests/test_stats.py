@@ -135,3 +135,15 @@ def test_probability_of_improvement_ties_values_equal_up_to_float32_rounding():
     p, _, _, wins, n = probability_of_improvement(treated, base, higher_is_better=False)
     assert (p, wins, n) == (0.5, 1.5, 3)
     assert probability_of_improvement({0: 0.0372}, {0: 0.0371}, higher_is_better=False)[0] == 0.0
+
+
+def test_an_interval_is_shown_only_from_three_seeds():
+    from regbench.report.stats import MIN_SEEDS_FOR_INTERVAL, interval_shown, shown_half_width
+
+    assert MIN_SEEDS_FOR_INTERVAL == 3
+    assert [interval_shown(n) for n in range(5)] == [False, False, False, True, True]
+    # two seeds 0.80 and 0.82: the t interval is ±0.127 (6.35 times their distance), never shown
+    mean, half, n = mean_ci([0.80, 0.82])
+    assert half == pytest.approx(12.7062 * 0.01, rel=1e-4)
+    assert math.isnan(shown_half_width(half, n))
+    assert shown_half_width(*mean_ci([0.80, 0.82, 0.81])[1:]) == pytest.approx(4.3027 * 0.01 / math.sqrt(3), rel=1e-4)

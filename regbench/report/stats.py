@@ -26,6 +26,24 @@ def mean_ci(values, confidence: float = 0.95) -> tuple[float, float, int]:
     return float(x.mean()), float(half), n
 
 
+MIN_SEEDS_FOR_INTERVAL = 3
+# With 2 seeds, a 95% t interval has one degree of freedom (t = 12.71): its half-width is 6.35 times the
+# distance between the two seeds, wider than most metrics' whole range (digits: 53.6 ± 408.8 %).
+FEW_SEEDS_FOR_INTERVAL = (f"no interval with fewer than {MIN_SEEDS_FOR_INTERVAL} seeds: over 2 seeds a 95% t "
+                          "interval is 6.4 times their difference wide on each side")
+
+
+def interval_shown(n: int) -> bool:
+    """Whether an interval over n seeds (a t interval of a mean, or of the paired Δ) is shown at all: the
+    table prints the mean without ± and the pictures draw the seeds as dots below MIN_SEEDS_FOR_INTERVAL."""
+    return n >= MIN_SEEDS_FOR_INTERVAL
+
+
+def shown_half_width(half_width: float, n: int) -> float:
+    """`half_width` where `interval_shown(n)`, else NaN (what renderers print as 'no interval')."""
+    return float(half_width) if interval_shown(n) else math.nan
+
+
 def paired_difference(treated: dict[int, float], baseline: dict[int, float],
                       confidence: float = 0.95) -> tuple[float, float, int]:
     """treated, baseline: seed -> value -> mean_ci of treated[s] - baseline[s] over the shared seeds.
