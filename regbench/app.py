@@ -3,23 +3,27 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import difflib
 import gc
 import io
 import logging
 import math
 import os
 import signal
+import re
+import shutil
 import socket
 import sys
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from hydra.errors import HydraException, MissingConfigException
+from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from regbench import identity, jobs, plugins, progress, tuning, wiring  # noqa: F401 (wiring: Hydra's resolvers)
 from regbench.config import CONF_DIR, ConfigError, check_choice, show, top_level
@@ -338,16 +342,62 @@ def hydra_entry(cfg: DictConfig) -> float:
         record = execute(cfg, job_dir, list(hydra_cfg.overrides.task), multirun, hydra_cfg.launcher)
     except ConfigError as error:
         # Raised only in a single run. Exit here: an exception would make Hydra print more lines.
+        remove_unused_dir(job_dir, f"{hydra_cfg.job.name}.log")
         fail(error)
     except OSError as error:  # a file or dir that cannot be read or written: the message names it
+        remove_unused_dir(job_dir, f"{hydra_cfg.job.name}.log")
         fail(error, code=1)
     if not multirun:
         from regbench.report.cli import show_leaderboard
         result_dir = Path(record.get("job_dir", job_dir))
-        show_leaderboard([result_dir], write=False)
-        log.info("results in %s (%s)", result_dir, record["status"])
+        summary = show_leaderboard([result_dir], out_dir=result_dir)
+        written = "" if summary.empty else " and leaderboard.{csv,md}"
+        print(f"regbench: {record['status']}: results{written} in {result_dir}")
         EXIT_CODE = exit_code({record["status"]: 1})
     return validation_score(record)
+
+
+class OutputDirs(Callback):
+    """Remembers which dirs the run (or sweep) dir of this process did not exist before Hydra made it, so
+    that a command refused for a mistake removes what it made (`remove_unused_dir`) and nothing else."""
+    made: list[Path] = []
+
+    @staticmethod
+    def remember(directory: str) -> None:
+        path = Path(directory).absolute()
+        OutputDirs.made = [p for p in (path, *path.parents) if not p.exists()]
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # resolving ${now:...} here caches it in `config`: Hydra's run dir is this same path
+        self.remember(config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.remember(config.hydra.sweep.dir)
+
+
+HYDRA_FILES = {"config.yaml", "hydra.yaml", "overrides.yaml"}
+
+
+def remove_unused_dir(directory: Path, *own_files: str) -> None:
+    """Remove `directory` (and the empty parents Hydra made for it) if this process made it and it holds
+    nothing but what Hydra writes at the start: .hydra/ and `own_files` (the job's log, a sweep's
+    multirun.yaml). A dir that holds anything else, or that was there before, stays as it is."""
+    directory = Path(directory).absolute()
+    if directory not in OutputDirs.made or not directory.is_dir():
+        return
+    hydra_dir = directory / ".hydra"
+    if not {entry.name for entry in directory.iterdir()} <= {".hydra", *own_files} or \
+            (hydra_dir.exists() and not (hydra_dir.is_dir() and {e.name for e in hydra_dir.iterdir()} <= HYDRA_FILES)):
+        return
+    for handler in list(logging.getLogger().handlers):   # the job's log file is open: close it first
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == directory:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+    shutil.rmtree(directory, ignore_errors=True)
+    for parent in OutputDirs.made:   # deepest first
+        if parent != directory:
+            with contextlib.suppress(OSError):   # not empty: another run uses it now
+                parent.rmdir()
 
 
 # Exit codes of `regbench` (README): 0 every job completed (or was already complete, or its technique
@@ -363,11 +413,21 @@ def exit_code(statuses: dict[str, int]) -> int:
     return 1 if any(statuses.get(status) for status in bad) else 0
 
 
+def did_you_mean(word: str, options: Iterable[str], prefix: str = "") -> str:
+    """' did you mean dropout?' when one of `options` is close to `word` (difflib), else ''."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" did you mean {prefix}{close[0]}?" if close else ""
+
+
 def one_line(error: BaseException) -> str:
     """A user-facing message for a config mistake caught by Hydra, OmegaConf or our own validation."""
     if isinstance(error, MissingConfigException) and error.missing_cfg_file and error.options:
         group, _, name = error.missing_cfg_file.rpartition("/")
-        return f"{group}={name} is not an option: choose one of {', '.join(error.options)}"
+        return (f"{group}={name} is not an option:{did_you_mean(name, error.options, f'{group}=')} "
+                f"choose one of {', '.join(error.options)}")
+    unknown = unknown_key(error)
+    if unknown is not None:
+        return unknown
     lines = [str(error), str(error.__cause__ or "")]
     keep = []
     for text in lines:
@@ -378,6 +438,44 @@ def one_line(error: BaseException) -> str:
             if line and line not in keep:
                 keep.append(line.rstrip("."))
     return "; ".join(keep)
+
+
+def unknown_key(error: BaseException) -> str | None:
+    """Hydra's 'Could not override 'trainer.epoch'' (the key is in no config) as one line naming the key,
+    the closest real key and the keys of its node; None for any other error."""
+    match = re.match(r"Could not override '([^']+)'", str(error))
+    if not (isinstance(error, ConfigCompositionException) and match
+            and isinstance(error.__cause__, (ConfigAttributeError, ConfigKeyError)) and "not in struct" in str(error.__cause__)):
+        return None
+    key = match.group(1)
+    parent, _, leaf = key.rpartition(".")
+    keys = setting_names(parent)
+    if keys is None:
+        return None
+    where = f"a setting of {parent}" if parent else "a regbench setting"
+    return (f"{key} is not {where}:{did_you_mean(leaf, keys, f'{parent}.' if parent else '')} "
+            f"{'its settings are' if parent else 'top-level settings are'} {', '.join(sorted(keys))}")
+
+
+def setting_names(parent: str) -> list[str] | None:
+    """The keys of node `parent` ('' for the top level, 'trainer') in conf/ composed with the command's
+    group choices (`regularizer=dropout`), else with none; None where there is no such node."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    choices = [arg for arg in sys.argv[1:] if re.fullmatch(r"\+?[a-z_]+=[\w\[\],]+", arg) and "," not in arg]
+    for overrides in (choices, []):
+        GlobalHydra.instance().clear()
+        try:
+            with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR), job_name="regbench"):
+                cfg = compose(config_name="config", overrides=overrides)
+        except Exception:   # a choice that does not compose either: the defaults then
+            continue
+        finally:
+            GlobalHydra.instance().clear()
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        return [str(key) for key in node.keys()] if isinstance(node, DictConfig) else None
+    return None
 
 
 def fail(error: BaseException, code: int = 2) -> None:
@@ -391,8 +489,26 @@ def fail(error: BaseException, code: int = 2) -> None:
 USER_WANTS_TRACEBACK = os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
+def version() -> str:
+    """'regbench 0.1.0 (torch 2.13.0, Hydra 1.3.8)', read without importing torch."""
+    from importlib.metadata import PackageNotFoundError, version as installed
+
+    import regbench
+
+    def of(package: str) -> str:
+        try:
+            return installed(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return f"regbench {regbench.__version__} (torch {of('torch')}, Hydra {hydra.__version__})"
+
+
 def main() -> None:
     """The console script. Config mistakes print one line and exit 2 (HYDRA_FULL_ERROR=1: traceback)."""
+    if "--version" in sys.argv[1:]:   # before Hydra, whose own --version names only Hydra's
+        print(version())
+        sys.exit(0)
     # Hydra prints composition errors over several lines; letting them through to here keeps them to one.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     # Jobs in worker processes (joblib, submitit_local) watch this process and end when it is gone.
@@ -409,6 +525,8 @@ def main() -> None:
             progress.stop_watcher(final=False)
             raise
     except (ConfigError, HydraException, OmegaConfBaseException) as error:
+        if LeaderboardCallback.sweep_dir is not None:   # a sweep refused before its first job
+            remove_unused_dir(LeaderboardCallback.sweep_dir, "multirun.yaml")
         fail(error)
     except OSError as error:  # a file or dir that cannot be read or written: the message names it
         fail(error, code=1)
