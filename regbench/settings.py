@@ -8,6 +8,7 @@ the raw yaml, and the experiment (regbench.experiment) trains them.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -136,8 +137,9 @@ def check_top_level(cfg: Mapping | DictConfig) -> None:
     """`+foo=1` composes, but regbench reads no `foo`: refuse it rather than carry it into results."""
     unknown = sorted(set(cfg.keys()) - top_level_keys() - {"hydra"})
     if unknown:
-        raise ConfigError(f"{unknown[0]} is not a regbench setting: top-level settings are "
-                          f"{', '.join(sorted(top_level_keys()))}")
+        close = difflib.get_close_matches(unknown[0], sorted(top_level_keys()), n=1)
+        raise ConfigError(f"{unknown[0]} is not a regbench setting:{f' did you mean {close[0]}?' if close else ''} "
+                          f"top-level settings are {', '.join(sorted(top_level_keys()))}")
 
 
 def check_selection(selection_seeds, replicates: int, grid: dict) -> None:

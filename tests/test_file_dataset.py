@@ -111,6 +111,11 @@ def bad_files(tmp: Path) -> dict[str, Path]:
     files["truncated"].write_bytes(whole[: len(whole) // 2])
     files["empty_npz"] = tmp / "empty.npz"
     files["empty_npz"].write_bytes(b"")
+    files["text_npz"] = tmp / "text.npz"
+    files["text_npz"].write_text("x,y\n1,0\n2,1\n")
+    files["npy_npz"] = tmp / "one_array.npz"
+    np.save(tmp / "one_array.npy", x)
+    (tmp / "one_array.npy").rename(files["npy_npz"])
     files["empty_csv"] = tmp / "empty.csv"
     files["empty_csv"].write_text("")
     files["header_only"] = write_csv(tmp / "header_only.csv", "a,b,label", [])
@@ -143,7 +148,9 @@ BAD = [
     ("x_1d", [], "x has shape (100,)"),
     ("test_shape", [], "x_test has examples of shape (3,)"),
     ("truncated", [], "is not a readable .npz"),
-    ("empty_npz", [], "is not a readable .npz"),
+    ("empty_npz", [], "is empty, not an .npz archive: save x and y with numpy.savez("),
+    ("text_npz", [], "is a text file, not an .npz archive: save x and y with numpy.savez("),
+    ("npy_npz", [], "is a single .npy array, not an .npz archive"),
     ("empty_csv", [], "is empty"),
     ("header_only", [], "no examples"),
     ("text_feature", [], "column 'colour' is not numeric"),
@@ -164,6 +171,7 @@ def test_a_bad_file_is_one_config_error_naming_the_file(make_cfg, tmp_path, name
         load(make_cfg, path, *overrides)
     text = str(error.value)
     assert message in text and str(path) in text and "dataset." in text and "\n" not in text, text
+    assert "pickle" not in text   # numpy's advice for a file it took for a pickle
 
 
 def test_path_is_required_and_tilde_is_expanded(make_cfg, tmp_path, monkeypatch):

@@ -102,6 +102,7 @@ class FileData(HeldOutTest):
         return standardize(data, targets=True) if self.standardize else data
 
     def read_npz(self) -> tuple:
+        self.check_npz_archive()
         try:
             with np.load(self.file, allow_pickle=False) as stored:
                 arrays = {key: stored[key] for key in stored.files}
@@ -115,6 +116,27 @@ class FileData(HeldOutTest):
             given, lacking = ("x_test", "y_test") if "x_test" in arrays else ("y_test", "x_test")
             self.fail(f"has {given} without {lacking}: give both or neither (then a test split is carved)")
         return arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test")
+
+    def check_npz_archive(self) -> None:
+        """An .npz is a zip of .npy arrays (np.savez); say what the file is instead when it is not one
+        (numpy would otherwise read it as a pickle and advise allow_pickle)."""
+        try:
+            with open(self.file, "rb") as stream:
+                start = stream.read(512)
+        except OSError as error:
+            self.fail(f"cannot be read ({error.strerror or error})")
+        if start.startswith((b"PK\x03\x04", b"PK\x05\x06")):   # a zip (an empty one ends at once)
+            return
+        save = "save x and y with numpy.savez(FILE.npz, x=x, y=y)"
+        if start.startswith(b"\x93NUMPY"):
+            self.fail(f"is a single .npy array, not an .npz archive: {save}")
+        if not start:
+            self.fail(f"is empty, not an .npz archive: {save}")
+        try:
+            start.decode("utf-8")
+        except UnicodeDecodeError:
+            self.fail(f"is not an .npz archive (a zip of .npy arrays): {save}")
+        self.fail(f"is a text file, not an .npz archive: {save}, or name a table FILE.csv")
 
     def read_csv(self) -> tuple:
         try:
