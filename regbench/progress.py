@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import sys
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,12 +100,19 @@ def clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def eta(elapsed: float, ended_here: int, remaining: int) -> float | None:
-    """Seconds left at the rate jobs ended so far in this process's sweep: elapsed / ended · remaining.
-    None before the first job ends (no rate yet) or when the total is unknown (remaining < 0)."""
-    if ended_here <= 0 or remaining < 0:
+def eta(elapsed: float, done_here: float, left: float) -> float | None:
+    """Seconds left at the rate this process's sweep has worked so far: elapsed / done_here · left, where
+    both count jobs' worth of work, a running job its share of epochs done (12/50 -> 0.24), so that the
+    estimate falls while a job runs instead of growing with the clock. None before any work is measured
+    (no rate yet) or when the total is unknown (left < 0)."""
+    if done_here <= 0 or left < 0:
         return None
-    return elapsed / ended_here * remaining
+    return elapsed / done_here * left
+
+
+def running_share(snapshot: Snapshot) -> float:
+    """Jobs' worth of work the running jobs have done: the sum of their epoch / epochs (0 where unknown)."""
+    return sum(min(epoch / epochs, 1.0) for _, epoch, epochs in snapshot.running if epoch and epochs)
 
 
 def status_line(snapshot: Snapshot, total: int | None, elapsed: float, ended_before: int = 0,
@@ -124,7 +133,8 @@ def status_line(snapshot: Snapshot, total: int | None, elapsed: float, ended_bef
         parts.append(f"{len(snapshot.running)} running ({', '.join(shown)}{f', +{more}' if more > 0 else ''})")
     parts.append(f"{clock(elapsed)} elapsed")
     if not final and total is not None:
-        left = eta(elapsed, ended - ended_before, total - ended)
+        running = min(running_share(snapshot), max(total - ended, 0))
+        left = eta(elapsed, ended - ended_before + running, total - ended - running)
         parts.append(f"ETA {clock(left)}" if left is not None else "ETA ?")
     return " · ".join(parts)
 
@@ -180,10 +190,48 @@ class SweepWatcher:
         self._stop = threading.Event()
         self._last: tuple | None = None
         self._thread = threading.Thread(target=self._run, name="regbench-sweep-progress", daemon=True)
+        self._lock = threading.Lock()
+        self._drawn = False          # a live line is on the screen, without its newline
+        self._quiet_until = 0.0      # no redraw until then: a log line is being printed
+        self._make_record: Callable | None = None
+        self._show_warning: Callable | None = None
 
     def start(self) -> "SweepWatcher":
+        if self.live:
+            # A log record (Hydra's '#1 : regularizer=l2', a job's error) or a warning printed while the
+            # line is drawn would be glued onto its end: each one clears the line first; it is drawn again,
+            # below the message, at the next poll. The record factory is the one hook that survives
+            # Hydra reconfiguring the log handlers for every job.
+            self._make_record = logging.getLogRecordFactory()
+            logging.setLogRecordFactory(self._record)
+            self._show_warning = warnings.showwarning
+            warnings.showwarning = self._warning
         self._thread.start()
         return self
+
+    def _record(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        self.clear()
+        return self._make_record(*args, **kwargs)
+
+    def _warning(self, *args: Any, **kwargs: Any) -> None:
+        self.clear()
+        self._show_warning(*args, **kwargs)
+
+    def clear(self) -> None:
+        """Wipe the live line (the cursor goes back to its start) so that the next output has the row."""
+        with self._lock:
+            self._quiet_until = time.monotonic() + POLL_S / 2
+            if self._drawn:
+                with contextlib.suppress(Exception):
+                    self.stream.write("\r\x1b[K")
+                    self.stream.flush()
+                self._drawn = False
+
+    def _unhook(self) -> None:
+        if self._make_record is not None and logging.getLogRecordFactory() == self._record:
+            logging.setLogRecordFactory(self._make_record)
+        if self._show_warning is not None and warnings.showwarning == self._warning:
+            warnings.showwarning = self._show_warning
 
     def _draw(self, final: bool) -> None:
         snapshot = scan(self.sweep_dir) if self.sweep_dir.exists() else Snapshot()
@@ -191,13 +239,19 @@ class SweepWatcher:
         if self.live:
             width = shutil.get_terminal_size((100, 20)).columns - 1   # a wrapped line cannot be redrawn
             text = line if len(line) <= width else line[:max(width - 1, 0)] + "…"
-            self.stream.write(f"\r\x1b[K{text}" + ("\n" if final else ""))
-        else:   # not a terminal (progress=true): a line each time a job starts or ends, and the last one
-            key = (snapshot.ended, snapshot.failed, len(snapshot.running))
-            if key == self._last and not final:
-                return
-            self._last = key
-            self.stream.write(line + "\n")
+            with self._lock:
+                if not final and time.monotonic() < self._quiet_until:
+                    return
+                self.stream.write(f"\r\x1b[K{text}" + ("\n" if final else ""))
+                self.stream.flush()
+                self._drawn = not final
+            return
+        # not a terminal (progress=true): a line each time a job starts or ends, and the last one
+        key = (snapshot.ended, snapshot.failed, len(snapshot.running))
+        if key == self._last and not final:
+            return
+        self._last = key
+        self.stream.write(line + "\n")
         self.stream.flush()
 
     def _run(self) -> None:
@@ -212,10 +266,11 @@ class SweepWatcher:
         and the line just ends)."""
         self._stop.set()
         self._thread.join(timeout=5)
+        self._unhook()
         try:
             if final:
                 self._draw(final=True)
-            elif self.live:
+            elif self.live and self._drawn:
                 self.stream.write("\n")
                 self.stream.flush()
         except Exception:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import select
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 
 import pytest
 from hydra import initialize_config_dir
@@ -60,17 +62,61 @@ def test_scan_counts_statuses_and_reads_running_epochs(sweep):
 
 def test_status_line_counts_done_failed_running_and_eta(sweep):
     line = status_line(scan(sweep), total=10, elapsed=60.0)
-    # ETA: 60 s for 4 ended jobs -> 15 s a job, 6 left -> 90 s
-    assert line == "jobs 4/10 done · 1 failed · 2 running (dropout 12/50, mixup -/?) · 1:00 elapsed · ETA 1:30"
+    # ETA: 60 s for 4 ended jobs and 12/50 of one -> 60 / 4.24 s a job, 10 - 4.24 left -> 81.5 s
+    assert line == "jobs 4/10 done · 1 failed · 2 running (dropout 12/50, mixup -/?) · 1:00 elapsed · ETA 1:22"
 
 
-def test_eta_counts_only_jobs_ended_in_this_sweep():
-    assert eta(60.0, ended_here=4, remaining=6) == 90.0
-    assert eta(60.0, ended_here=1, remaining=6) == 360.0   # a resumed sweep: 3 were done before it began
-    assert eta(60.0, ended_here=0, remaining=6) is None    # no rate yet
-    line = status_line(Snapshot({"completed": 3, "running": 1}, [("l2", 3, 50)]), total=5, elapsed=10.0,
+def test_eta_counts_only_work_done_in_this_sweep():
+    assert eta(60.0, done_here=4, left=6) == 90.0
+    assert eta(60.0, done_here=1, left=6) == 360.0   # a resumed sweep: 3 were done before it began
+    assert eta(60.0, done_here=0, left=6) is None    # no rate yet
+    assert eta(60.0, done_here=2, left=-1) is None   # no total
+    line = status_line(Snapshot({"completed": 3, "running": 1}, [("l2", None, 50)]), total=5, elapsed=10.0,
                        ended_before=3)
-    assert line == "jobs 3/5 done · 1 running (l2 3/50) · 0:10 elapsed · ETA ?"
+    assert line == "jobs 3/5 done · 1 running (l2 -/50) · 0:10 elapsed · ETA ?"
+    # 3 done before; 10 s for a fifth of this one: 50 s a job, 1.8 jobs left
+    line = status_line(Snapshot({"completed": 3, "running": 1}, [("l2", 10, 50)]), total=5, elapsed=10.0,
+                       ended_before=3)
+    assert line.endswith("0:10 elapsed · ETA 1:30")
+
+
+def test_eta_falls_while_a_job_runs():
+    """The first job took 10 s; the second runs at the same pace (1 s an epoch of 10): the ETA must count
+    down with the clock, not grow by a second per second until the job ends (what a rate of ended jobs
+    alone gives: 10 s a job, 2 left, 10 s more elapsed -> 20 s, 22 s, 24 s ...)."""
+    etas = []
+    for seconds in range(0, 10, 2):
+        snapshot = Snapshot({"completed": 1, "running": 1}, [("l2", seconds, 10)])
+        line = status_line(snapshot, total=3, elapsed=10.0 + seconds)
+        etas.append(line.rpartition("ETA ")[2])
+    assert etas == ["0:20", "0:18", "0:16", "0:14", "0:12"]
+
+
+def test_a_log_line_clears_the_live_line_instead_of_gluing_onto_it(sweep, monkeypatch):
+    """Hydra logs '#1 : regularizer=l2' (and a job its errors) while the line is on the screen: the
+    line must be wiped first, so that the log line starts at column 0 on a row of its own."""
+    monkeypatch.setattr(progress, "POLL_S", 60.0)   # no redraw from the thread: this test draws
+    screen = io.StringIO()
+    show_warning = warnings.showwarning
+    watcher = progress.SweepWatcher(sweep, total=6, stream=screen, live=True).start()
+    logger = logging.getLogger("test-progress-glue")
+    handler = logging.StreamHandler(screen)
+    logger.addHandler(handler)
+    try:
+        watcher._quiet_until = 0.0
+        watcher._draw(final=False)
+        logger.warning("#1 : regularizer=l2")
+        watcher._quiet_until = 0.0
+        watcher._draw(final=False)
+        warnings.warn("a warning")
+    finally:
+        logger.removeHandler(handler)
+        watcher.stop(final=True)
+    text = screen.getvalue()
+    assert re.search(r"ETA [0-9:?]+\r\x1b\[K#1 : regularizer=l2\n\r\x1b\[Kjobs", text), repr(text)
+    assert re.search(r"ETA [0-9:?]+\r\x1b\[K", text.split("#1 : regularizer=l2")[1]), repr(text)
+    assert logging.getLogRecordFactory() is logging.LogRecord   # put back when the sweep ends
+    assert warnings.showwarning is show_warning
 
 
 def test_final_line_says_every_job_ended_and_unknown_totals_count_up(sweep):
