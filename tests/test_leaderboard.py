@@ -163,8 +163,54 @@ def test_a_diverged_run_is_left_out_of_every_column_and_of_delta_on_both_sides(t
     assert (dropout.seeds, dropout.diverged, dropout.delta_seeds) == (0, 2, 0)
     assert all(math.isnan(dropout[f"{m}_mean"]) for m in METRICS)
     md = (tmp_path / "leaderboard.md").read_text()
-    assert "| 2* (+1 diverged) | 72.5 ± " in md  # *: fewer than 3 seeds
+    assert "| 2* (+1 diverged) | 72.5 | " in md  # *: fewer than 3 seeds, so no interval
     assert "| dropout | — | 0* (+2 diverged) | — | — | — | — | — | — | — | — | — | — | none |" in md
+
+
+def test_fewer_than_3_seeds_show_the_mean_alone_and_the_table_says_why(tmp_path, capsys):
+    """Two seeds give a t interval of 12.7 x their half-distance (53.6 ± 408.8 was printed): below 3 seeds
+    the tables show the mean alone, a Δ on fewer than 3 shared seeds too, and a footnote says why."""
+    write_job(tmp_path, "0", DEFAULT, {0: (1.0, 0.60), 1: (1.0, 0.66)})
+    write_job(tmp_path, "1", L2, {0: (0.9, 0.70), 1: (0.9, 0.72), 2: (0.9, 0.74)}, technique="l2",
+              baseline_hash=DEFAULT)
+    show_leaderboard([tmp_path])
+    md = (tmp_path / "leaderboard.md").read_text()
+    none_line = next(line for line in md.splitlines() if "| none | — |" in line)
+    l2_line = next(line for line in md.splitlines() if "| l2 | — |" in line)
+    assert "| 2* | 63.0 | 100.0 | 37.0 |" in none_line and "±" not in none_line
+    # l2 has 3 seeds (an interval), its Δ only 2 shared with the baseline (none)
+    assert "| 3 | 72.0 ± 5.0 |" in l2_line and "| +8.0 |" in l2_line
+    assert "* after the seed count: fewer than 3 seeds: no interval, the mean alone" in md
+    terminal = capsys.readouterr().out
+    assert "63.0 ±" not in terminal and "* fewer than 3 seeds: no interval" in " ".join(terminal.split())
+
+
+def test_a_knob_sweeps_default_row_names_its_value(tmp_path, capsys):
+    """The setting label holds only differences from the defaults: the default p of a dropout sweep read
+    '—'. It names the value that its siblings set and it leaves at the default."""
+    for name, config_hash, p, setting in (("a", "1" * 16, 0.1, "regularizer.dropout.p=0.1"), ("b", "2" * 16, 0.2, "")):
+        path = write_job(tmp_path, name, config_hash, {0: (0.9, 0.6)}, technique="dropout", setting=setting,
+                         baseline_hash=DEFAULT)
+        job = json.loads(path.read_text())
+        job["config"] = {"regularizer": {"dropout": {"name": "dropout", "p": p}}}
+        path.write_text(json.dumps(job))
+    write_job(tmp_path, "none", DEFAULT, {0: (1.0, 0.5)})
+    show_leaderboard([tmp_path])
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "| dropout | regularizer.dropout.p=0.2 (default) |" in md
+    assert "| dropout | regularizer.dropout.p=0.1 |" in md and "| none | — |" in md
+    assert "regularizer.dropout.p=0.2 (default)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_csv_holds_fractions_and_its_column_names_say_so(tmp_path):
+    write_job(tmp_path, "0", DEFAULT, {0: (1.0, 0.60), 1: (1.0, 0.62), 2: (1.0, 0.64)})
+    show_leaderboard([tmp_path])
+    csv = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert csv.test_acc_fraction_mean[0] == pytest.approx(0.62) and "test_acc_mean" not in csv
+    assert {"train_acc_fraction_ci", "gap_acc_fraction_mean", "delta_test_acc_fraction_mean", "test_loss_mean"} <= set(csv)
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "| test acc % |" in md and "| 62.0 ± " in md
+    assert "leaderboard.csv holds them as fractions of 1, in columns named *_acc_fraction_*" in md
 
 
 def test_sorted_by_test_accuracy_not_gap_and_by_loss_without_accuracy(tmp_path):

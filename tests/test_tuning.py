@@ -234,7 +234,8 @@ def test_the_tuned_suite_runs_end_to_end(tmp_path):
     assert len(board) == 2 + 5 + 1 and board.shown.sum() == 4   # none, ensemble, 5 dropout values, tuned
     assert "tuned on validation vs default" in result.stdout
     # 3 seeds: none 3 + dropout 5 x 3 + ensemble 5 members x 3
-    assert "trained 33 networks (7 results) in" in result.stdout
+    assert "trained 33 networks (7 configs × 3 seeds, an ensemble's seed counting its members) in" in result.stdout
+    assert "wall, as 7 results (a result: one config's seeds trained by one job, its metrics.json)" in result.stdout
     assert all(len(line) <= 80 for line in result.stdout.splitlines() if "│" in line)
 
 

@@ -37,6 +37,7 @@ class Summary:
     statuses: dict[str, int] = field(default_factory=dict)
     unfinished: list[dict] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    written: Path | None = None   # the dir leaderboard.{csv,md} went to
 
     @property
     def empty(self) -> bool:
@@ -68,7 +69,7 @@ def show_leaderboard(dirs: Iterable[Path | str], out_dir: Path | str | None = No
     from regbench.report.collect import collect
     from regbench.report.pivot import pivot, pivot_markdown, print_pivot
     from regbench.report.summarize import summarize
-    from regbench.report.table import markdown, print_table, terminal
+    from regbench.report.table import board_csv, markdown, print_table, terminal
     from regbench.report.tuned import print_tuned, tuned_markdown, tuned_table
 
     dirs = [Path(d) for d in dirs]
@@ -86,8 +87,9 @@ def show_leaderboard(dirs: Iterable[Path | str], out_dir: Path | str | None = No
         print_tuned(terminal(), tuned, notes)
     if write:
         out = Path(out_dir) if out_dir is not None else dirs[0].parent if dirs[0].is_file() else dirs[0]
-        write_atomic(out / "leaderboard.csv", summary.board.to_csv(index=False))
+        write_atomic(out / "leaderboard.csv", board_csv(summary.board))
         write_atomic(out / "leaderboard.md", markdown(summary.board, summary.unfinished))
+        summary.written = out
         if not tuned.empty or notes:
             write_atomic(out / "leaderboard_tuned.csv", tuned.to_csv(index=False))
             write_atomic(out / "leaderboard_tuned.md", tuned_markdown(tuned, notes))
@@ -99,20 +101,38 @@ def show_leaderboard(dirs: Iterable[Path | str], out_dir: Path | str | None = No
     return summary
 
 
-def budget(sweep_dir: Path, started: float) -> tuple[int, int]:
-    """(networks, results) trained under `sweep_dir` since `started` (time.time()): each finished result
-    written since then counts its runs, an ensemble's run its members; results a rerun skipped do not."""
-    networks = results = 0
+def budget(sweep_dir: Path, started: float) -> dict[str, int]:
+    """What was trained under `sweep_dir` since `started` (time.time()), from the finished results written
+    since then (results a rerun skipped do not count): `results` metrics.json files (one per job, and per
+    value of a grid job), `configs` distinct configs, `runs` (config, seed) pairs, `networks` the networks
+    trained for them (an ensemble's run counts its members), `seeds` the seeds per config where every config
+    has as many (else 0)."""
+    results, configs, networks = 0, {}, 0
     for path in sweep_dir.glob("**/metrics.json"):
         record = read_record(path) or {}
         finished = record.get("finished_at")
         if not isinstance(finished, (int, float)) or finished < started:
             continue
         results += 1
-        for run in record.get("runs") or []:
+        runs = record.get("runs") or []
+        configs.setdefault(record.get("config_hash"), set()).update(run.get("seed") for run in runs)
+        for run in runs:
             members = run.get("member_test_accs") or run.get("member_test_losses") or [None]
             networks += len(members)
-    return networks, results
+    seeds = {len(s) for s in configs.values()}
+    return {"networks": networks, "runs": sum(len(s) for s in configs.values()), "configs": len(configs),
+            "results": results, "seeds": seeds.pop() if len(seeds) == 1 else 0}
+
+
+def budget_line(counts: dict[str, int], wall: float) -> str:
+    """'trained 6 networks (2 configs × 3 seeds) in 0:12 wall, as 6 results (a result: one config's seeds
+    trained by one job, its metrics.json)'."""
+    shape = (f"{counts['configs']} configs × {counts['seeds']} seeds" if counts["seeds"]
+             else f"{counts['runs']} seeds of {counts['configs']} configs")
+    if counts["networks"] != counts["runs"]:
+        shape += ", an ensemble's seed counting its members"
+    return (f"{TITLE}: trained {counts['networks']} networks ({shape}) in {clock(wall)} wall, as "
+            f"{counts['results']} results (a result: one config's seeds trained by one job, its metrics.json)")
 
 
 class LeaderboardCallback(Callback):
@@ -147,18 +167,30 @@ class LeaderboardCallback(Callback):
             LeaderboardCallback.summary = Summary()
         if LeaderboardCallback.started is not None:
             try:
-                networks, results = budget(sweep_dir, LeaderboardCallback.started)
-                print(f"{TITLE}: trained {networks} networks ({results} results) in "
-                      f"{clock(time.time() - LeaderboardCallback.started)} wall")
+                counts = budget(sweep_dir, LeaderboardCallback.started)
+                print(budget_line(counts, time.time() - LeaderboardCallback.started))
             except Exception as error:
                 print(f"{TITLE}: budget not counted ({type(error).__name__}: {error})", file=sys.stderr)
-        if not LeaderboardCallback.summary.empty:
+        summary = LeaderboardCallback.summary
+        if not summary.empty:
+            written: list[Path] = []
             try:  # loads matplotlib: only here, never in a job
                 from regbench.report.page import report_quietly
             except Exception as error:
                 print(f"regbench report: not built ({type(error).__name__}: {error})", file=sys.stderr)
             else:
-                report_quietly([sweep_dir], out_dir=sweep_dir)
+                written = report_quietly([sweep_dir], out_dir=sweep_dir)
+            print(where(summary, written))
+
+
+def where(summary: Summary, report: list[Path]) -> str:
+    """The last line of a sweep or a rebuild: where to look ('regbench: report in DIR/report.html, ...')."""
+    html = next((path for path in report if Path(path).suffix == ".html"), None)
+    board = f"leaderboard in {summary.written / 'leaderboard.md'} (and .csv)" if summary.written else ""
+    if html is not None:
+        pictures = sum(Path(path).suffix == ".png" for path in report)
+        return f"regbench: report in {html} ({pictures} pictures)" + (f"; {board}" if board else "")
+    return f"regbench: {board}" if board else ""
 
 
 def cli(argv: list[str] | None = None) -> int:
@@ -190,6 +222,7 @@ def cli(argv: list[str] | None = None) -> int:
     except OSError as error:  # --out not writable, disk full
         print(f"regbench-leaderboard: error: cannot write the leaderboard: {error}", file=sys.stderr)
         return 1
+    written: list[Path] = []
     if args.report and not summary.empty:
         from regbench.report.page import build_report
         try:
@@ -197,7 +230,8 @@ def cli(argv: list[str] | None = None) -> int:
         except OSError as error:
             print(f"regbench-leaderboard: error: cannot write the report: {error}", file=sys.stderr)
             return 1
-        print(f"report: {written[0]}, {written[1]} ({len(written) - 2} pictures)")
+    if not summary.empty:
+        print(where(summary, written))
     return 1 if summary.empty else 0
 
 

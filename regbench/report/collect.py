@@ -177,8 +177,10 @@ class Collected:
 TUNING = ["grid", "grid_default", "tuned", "tuned_grid", "tuned_default"]
 # <package>_version: the version of each VERSIONED package that wrote the run's file
 VERSION_COLUMNS = [f"{package}_version" for package in VERSIONED]
+# defaults: the keys its siblings set and this run leaves at their defaults, with their values
+# ('regularizer.dropout.p=0.2'), so that a grid's or knob sweep's default row names its value (see `defaults`)
 RUN_COLUMNS = ["config_hash", "baseline_hash", "seed", "diverged", *METRICS, "technique", *LABELS,
-               *MEMBER_LISTS, "path", *TUNING, *VERSION_COLUMNS]
+               *MEMBER_LISTS, "path", *TUNING, *VERSION_COLUMNS, "defaults"]
 
 
 MISSING = object()
@@ -214,6 +216,31 @@ def labels_of(record: dict) -> dict[str, str]:
     return labels
 
 
+def setting_keys(setting: str) -> dict[str, str]:
+    """'regularizer.dropout.p=0.1 trainer.epochs=3' -> {key: its part}; parts without '=' are left out."""
+    return {part.partition("=")[0]: part for part in setting.split() if "=" in part}
+
+
+def defaults(runs: pd.DataFrame, configs: dict[str, dict]) -> list[str]:
+    """Per run: the keys that other configs of its dataset, model and technique set in their setting and
+    its own leaves at the conf/ default, as 'key=value' from its resolved config ('' where none). The
+    setting label holds only differences from the defaults, so a knob sweep's or grid's default row would
+    otherwise read as nothing at all. Tuned rows neither give nor get them (they state their values)."""
+    if runs.empty:
+        return []
+    plain = runs.tuned.isna()
+    keys: dict[tuple, set[str]] = {}
+    for (dataset, model, technique), part in runs[plain].groupby(["dataset", "model", "technique"]):
+        keys[(dataset, model, technique)] = {key for setting in set(part.setting) for key in setting_keys(setting)}
+    out = []
+    for run in runs.itertuples():
+        missing = sorted(keys.get((run.dataset, run.model, run.technique), set()) - set(setting_keys(run.setting)))
+        record = {"config": configs.get(run.config_hash)}
+        values = [(key, config_value(record, key)) for key in missing] if pd.isna(run.tuned) else []
+        out.append(" ".join(f"{key}={show(value)}" for key, value in values if value is not MISSING))
+    return out
+
+
 def collect(dirs: Iterable[Path | str], by: str | None = None) -> Collected:
     """Read every metrics.json under `dirs`; nothing is printed. With `by` (a dotted config key), each
     run also gets column `by`: that key's value in the file's resolved config as text, None if absent.
@@ -234,6 +261,7 @@ def collect(dirs: Iterable[Path | str], by: str | None = None) -> Collected:
 
     runs: dict[tuple[str, int], dict] = {}
     unfinished = []
+    configs: dict[str, Any] = {}   # config_hash -> the newest file's resolved config
     for _, path, record in records:
         if record["status"] not in FINISHED:
             why = record.get("reason" if record["status"] == NOT_APPLICABLE else "error")
@@ -241,6 +269,7 @@ def collect(dirs: Iterable[Path | str], by: str | None = None) -> Collected:
             unfinished.append({"path": str(Path(path).parent), "status": record["status"], "error": error,
                                "technique": record.get("technique") or "?"})
             continue
+        configs[record["config_hash"]] = record.get("config")
         for run in record["runs"]:
             key = (record["config_hash"], run["seed"])
             runs.pop(key, None)  # re-inserted last: the frame stays ordered oldest file first
@@ -255,5 +284,6 @@ def collect(dirs: Iterable[Path | str], by: str | None = None) -> Collected:
     frame = pd.DataFrame(list(runs.values()), columns=RUN_COLUMNS + (["by"] if by is not None else []))
     frame[list(METRICS)] = frame[list(METRICS)].astype(float)  # null -> NaN
     frame["diverged"] = frame["diverged"].astype(bool)
+    frame["defaults"] = defaults(frame, configs)
     statuses = dict(Counter(record["status"] for *_, record in records))
     return Collected(frame, statuses, unfinished, skipped)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from regbench.report.stats import difference_of_means, mean_ci
+from regbench.report.stats import difference_of_means, mean_ci, shown_half_width
 from regbench.report.table import fmt
 
 PIVOT_COLUMNS = ["dataset", "model", "technique", "setting", "metric", "value", "delta_mean", "delta_ci",
@@ -193,7 +193,8 @@ def pivot_rows(table: pd.DataFrame, key: str,
         for (model, technique, setting), group in part.groupby(["model", "technique", "setting"], sort=False):
             by_value = {row.value: row for _, row in group.iterrows()}
             line = [model or "—", technique, setting or "—"]
-            line += [fmt(by_value[v].delta_mean, by_value[v].delta_ci, percent=percent, signed=True)
+            line += [fmt(by_value[v].delta_mean, shown_half_width(by_value[v].delta_ci, by_value[v].delta_seeds),
+                         percent=percent, signed=True)
                      + (f" (n={by_value[v].delta_seeds})" if not compact else "")
                      if v in by_value else "—" for v in values]
             for v in values[1:]:
@@ -202,7 +203,8 @@ def pivot_rows(table: pd.DataFrame, key: str,
                     line.append("—")
                     continue
                 method = f"paired n={row.diff_seeds}" if row.diff_method == "paired" else "Welch"
-                line.append(fmt(row.diff_mean, row.diff_ci, percent=percent, signed=True) + f" ({method})")
+                half = shown_half_width(row.diff_ci, row.diff_seeds) if row.diff_method == "paired" else row.diff_ci
+                line.append(fmt(row.diff_mean, half, percent=percent, signed=True) + f" ({method})")
             cells.append(line)
         if compact:  # a model or setting the same on every row goes to the title
             keep = []
@@ -218,7 +220,7 @@ def pivot_rows(table: pd.DataFrame, key: str,
 
 
 PIVOT_NOTES = ("Δ: each row's paired Δ against its own baseline (the `none` run with the same value), mean ± "
-               "95% CI over its seeds. Δ(value) − Δ(first value): paired on the seeds both Δs share (mean ± "
+               "95% CI over its seeds (the mean alone on fewer than 3). Δ(value) − Δ(first value): paired on the seeds both Δs share (mean ± "
                "t-CI of the per-seed differences) where at least 2 are shared, else Welch's unpaired interval "
                "(marked Welch). Rows are matched with the key's own condition taken out of their labels (for a "
                "name, e.g. dataset.name, the name becomes * and the other conditions stay: *[n_train=500]); "

@@ -8,12 +8,10 @@ from typing import Any
 import pandas as pd
 
 from regbench.report.collect import LABELS, METRICS, TUNING, VERSION_COLUMNS, VERSIONED
-from regbench.report.stats import (holm, mean_ci, paired_difference, paired_p_value, probability_of_improvement,
-                                   score_counting_failures)
+from regbench.report.stats import (holm, interval_shown, mean_ci, paired_difference, paired_p_value,
+                                   probability_of_improvement, score_counting_failures)
 
-FEW_SEEDS = 3  # rows with fewer seeds than this are flagged: their intervals say little
-
-BOARD_COLUMNS = ["config", "dataset", "model", "technique", "setting", "seeds", "diverged",
+BOARD_COLUMNS = ["config", "dataset", "model", "technique", "setting", "defaults", "seeds", "diverged",
                  *[f"{m}_{s}" for m in METRICS for s in ("mean", "ci")],
                  "delta_test_acc_mean", "delta_test_acc_ci", "delta_test_loss_mean", "delta_test_loss_ci",
                  "delta_seeds", "prob_improve", "prob_improve_low", "prob_improve_high", "improved_seeds",
@@ -44,7 +42,9 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     `improved_seeds` of `delta_seeds`, a tie counting half, with a Wilson interval) and `p_value`
     (paired t-test); both NaN on the baseline row itself. `p_holm`: `p_value` Holm-adjusted over the
     family of the rows with a p that one (dataset, model) table shows; the grid values of a tuned
-    technique, which only the csv lists, are in no family (NaN). `few_seeds`: fewer than FEW_SEEDS non-diverged seeds. `baseline` names the baseline row
+    technique, which only the csv lists, are in no family (NaN). `few_seeds`: too few non-diverged seeds for an
+    interval (stats.interval_shown). `defaults`: the keys its siblings set that it leaves at their defaults,
+    with their values (collect.defaults). `baseline` names the baseline row
     ('none trainer.batch_size=100'), with its config's first 8 hex digits where two baseline configs
     would read the same, so that the rows of one config run against two baselines never look alike.
     `<package>_versions`: the versions of regbench and torch that wrote the row's runs, oldest first.
@@ -61,7 +61,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         label = group.iloc[-1]
         baseline_hash = label.baseline_hash
         row: dict[str, Any] = {"config": config_hash[:8], "technique": label.technique,
-                               **{key: label[key] for key in LABELS},
+                               **{key: label[key] for key in LABELS}, "defaults": label.defaults,
                                "seeds": len(ok), "diverged": int(group.diverged.sum())}
         for metric in METRICS:
             row[f"{metric}_mean"], row[f"{metric}_ci"], _ = mean_ci(ok[metric])
@@ -80,7 +80,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
             row["prob_improve"], row["prob_improve_low"], row["prob_improve_high"], row["improved_seeds"], _ = \
                 probability_of_improvement(treated, baseline, higher_is_better=metric == "test_acc")
             row["p_value"], _ = paired_p_value(treated, baseline)
-        row["few_seeds"] = len(ok) < FEW_SEEDS
+        row["few_seeds"] = not interval_shown(len(ok))
         row["baseline"] = "baseline" if baseline_hash == config_hash else names[baseline_hash]
         row["baselines"] = group.baseline_hash.nunique()
         row.update(is_baseline=baseline_hash == config_hash, config_hash=config_hash,

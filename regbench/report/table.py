@@ -7,10 +7,12 @@ import pandas as pd
 
 from regbench.report import TITLE
 from regbench.report.collect import NOT_APPLICABLE
+from regbench.report.stats import MIN_SEEDS_FOR_INTERVAL, shown_half_width
 
 
 def fmt(mean: float, half: float, percent: bool = False, signed: bool = False) -> str:
-    """'65.2 ± 1.3' for accuracies (in %), '1.234 ± 0.056' for losses; '—' for a missing value."""
+    """'65.2 ± 1.3' for accuracies (in %), '1.234 ± 0.056' for losses; the mean alone where `half` is
+    NaN (one seed, or fewer than MIN_SEEDS_FOR_INTERVAL: see stats.shown_half_width); '—' for no value."""
     if not math.isfinite(mean):
         return "—"
     scale, digits = (100.0, 1) if percent else (1.0, 3)
@@ -45,6 +47,15 @@ SHORT = {"gap (train−test) %": "gap %", "mean member test acc %": "member acc 
 P_IMPROVE, P_VALUE, P_HOLM = "P(improve)", "p (paired t)", "p (Holm)"
 LABEL_COLUMNS = ["config", "dataset", "model", "technique", "setting"]
 FEW_SEEDS_MARK = "*"
+NO_INTERVAL = f"fewer than {MIN_SEEDS_FOR_INTERVAL} seeds: no interval, the mean alone"
+DEFAULT_MARK = "(default)"
+
+
+def with_defaults(board: pd.DataFrame) -> pd.DataFrame:
+    """The setting of a row that leaves at their defaults keys its siblings set ends in those values:
+    'regularizer.dropout.p=0.2 (default)' where the label alone would be empty ('—')."""
+    return board.assign(setting=[f"{setting} {defaults} {DEFAULT_MARK}".strip() if defaults else setting
+                                 for setting, defaults in zip(board.setting, board.defaults)])
 
 
 def display_rows(board: pd.DataFrame, compact: bool = False,
@@ -75,12 +86,16 @@ def display_rows(board: pd.DataFrame, compact: bool = False,
             shared.append(f"setting={common}")
         # a row paired with another baseline than its own config without regularizers says which in its
         # setting ('vs none trainer.batch_size=100'), so the terminal needs no baseline column
-        board = board.assign(setting=[f"{row.setting} vs {row.baseline}".strip() if not own_baseline(row)
-                                      else row.setting for row in board.itertuples()])
+        own = [own_baseline(row) for row in board.itertuples()]
+        board = with_defaults(board)
+        board = board.assign(setting=[row.setting if mine else f"{row.setting} vs {row.baseline}".strip()
+                                      for row, mine in zip(board.itertuples(), own)])
         if not board.setting.any():
             labels.remove("setting")
         if not board.duplicated(labels[1:]).any():
             labels.remove("config")
+    else:
+        board = with_defaults(board)
     # Δ test acc for classification rows, Δ test loss for rows without accuracy (regression)
     deltas = [d for d in (("Δ test acc %", "delta_test_acc", True), ("Δ test loss", "delta_test_loss", False))
               if d[1] == "delta_test_acc" and not no_acc or d[1] == "delta_test_loss" and
@@ -92,8 +107,10 @@ def display_rows(board: pd.DataFrame, compact: bool = False,
         seeds = f"{row.seeds}" + (FEW_SEEDS_MARK if row.few_seeds else "") \
             + (f" (+{row.diverged} diverged)" if row.diverged else "")
         cells.append([row[c] or "—" for c in labels] + [seeds]
-                     + [fmt(row[f"{m}_mean"], row[f"{m}_ci"], percent=pct) for _, m, pct, _ in shown]
-                     + [fmt(row[f"{d}_mean"], row[f"{d}_ci"], percent=pct, signed=True) for _, d, pct in deltas]
+                     + [fmt(row[f"{m}_mean"], shown_half_width(row[f"{m}_ci"], row.seeds), percent=pct)
+                        for _, m, pct, _ in shown]
+                     + [fmt(row[f"{d}_mean"], shown_half_width(row[f"{d}_ci"], row.delta_seeds), percent=pct,
+                            signed=True) for _, d, pct in deltas]
                      + [fmt_probability(row.prob_improve, row.prob_improve_low, row.prob_improve_high,
                                         row.improved_seeds, row.delta_seeds, compact=compact),
                         fmt_p_value(row.p_value), fmt_p_value(row.p_holm)] + ([] if compact else [row.baseline]))
@@ -168,8 +185,25 @@ NOTES = ("Mean ± 95% CI half-width (Student t) over the seeds that did not dive
          "(Holm–Bonferroni) over every row with a p in the same dataset and model, the family of one "
          "table (grid values hidden from the tables are in none). Read p (Holm) to ask whether any row of "
          "a table differs from its baseline at all; the raw p only for a row chosen before looking. "
-         f"{FEW_SEEDS_MARK} after the seed count: fewer than 3 seeds, so the intervals and p say little. "
+         f"{FEW_SEEDS_MARK} after the seed count: {NO_INTERVAL} (a Δ on fewer than {MIN_SEEDS_FOR_INTERVAL} shared "
+         "seeds likewise): over 2 seeds a 95% t interval is 6.4 times their difference wide on each side; "
+         "its p says little too. A setting ending in (default): a key other rows of its technique set, "
+         "here at its conf/ default value. Accuracies, gaps and Δ test acc are in percent here; "
+         "leaderboard.csv holds them as fractions of 1, in columns named *_acc_fraction_* (0.652 = 65.2%). "
          "test ECE: expected calibration error of the test-set probabilities (15 equal-width bins).")
+
+
+# accuracy-valued columns: percent in the tables, fractions of 1 in leaderboard.csv, whose names say so
+FRACTION_COLUMNS = [f"{metric}_{stat}" for metric in ("test_acc", "train_acc", "gap_acc", "member_test_acc",
+                                                      "delta_test_acc") for stat in ("mean", "ci")]
+
+
+def board_csv(board: pd.DataFrame) -> str:
+    """leaderboard.csv: every row and column of the board, accuracies as fractions of 1 in columns named
+    `<metric>_fraction_<mean|ci>` (test_acc_fraction_mean 0.652 is the table's 65.2 %)."""
+    renamed = {column: column.replace("_mean", "_fraction_mean").replace("_ci", "_fraction_ci")
+               for column in FRACTION_COLUMNS}
+    return board.rename(columns=renamed).to_csv(index=False)
 
 
 def version_notes(board: pd.DataFrame) -> list[str]:
@@ -280,7 +314,7 @@ def print_board(console, board: pd.DataFrame) -> None:
             caption = Text("mean ± 95% CI over non-diverged seeds; ranked over all seeds, a diverged seed "
                            "scoring worst; Δ paired with the baseline on shared seeds; P(improve): seeds that "
                            "beat it; p (Holm): adjusted over the table"
-                           + ("; * fewer than 3 seeds" if board.few_seeds.any() else "")
+                           + (f"; {FEW_SEEDS_MARK} {NO_INTERVAL}" if board.few_seeds.any() else "")
                            + "; every column and interval in leaderboard.md")
         table = Table(title=Text(" ".join([TITLE, *shared])), caption=caption)
         for name in header:
