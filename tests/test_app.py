@@ -68,6 +68,9 @@ def test_single_run_cli_prints_the_leaderboard(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "regbench leaderboard" in done.stdout and "l2" in done.stdout
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "completed"
+    # its footer sends the reader to leaderboard.md: it is written, and the last line says where
+    assert "in leaderboard.md" in " ".join(done.stdout.split()) and (tmp_path / "leaderboard.md").exists()
+    assert done.stdout.splitlines()[-1] == f"regbench: completed: results and leaderboard.{{csv,md}} in {tmp_path}"
 
 
 @pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]],
@@ -86,6 +89,10 @@ def test_multirun_writes_a_leaderboard_and_survives_a_failed_job(tmp_path, launc
     l2 = board[board.technique == "l2"].iloc[0]
     assert l2.delta_seeds == 3
     assert "Unfinished jobs" in (sweep / "leaderboard.md").read_text()
+    assert done.stdout.splitlines()[-1].startswith(f"regbench: report in {sweep / 'report.html'} (")
+    assert done.stdout.splitlines()[-1].endswith(f"; leaderboard in {sweep / 'leaderboard.md'} (and .csv)")
+    # 2 configs x 3 seeds (replicates=2 from seeds 0 and 1) from the 4 jobs that completed
+    assert "trained 8 networks (2 configs × 3 seeds) in" in done.stdout and "as 4 results (a result: " in done.stdout
 
 
 def test_a_knob_beside_its_baseline_in_one_sweep_trains_none_once(tmp_path):

@@ -105,9 +105,10 @@ def budget(sweep_dir: Path, started: float) -> dict[str, int]:
     """What was trained under `sweep_dir` since `started` (time.time()), from the finished results written
     since then (results a rerun skipped do not count): `results` metrics.json files (one per job, and per
     value of a grid job), `configs` distinct configs, `runs` (config, seed) pairs, `networks` the networks
-    trained for them (an ensemble's run counts its members), `seeds` the seeds per config where every config
-    has as many (else 0)."""
-    results, configs, networks = 0, {}, 0
+    trained for them (an ensemble's run counts its members; a seed two jobs trained counts twice), `members`
+    the networks that are ensemble members, `seeds` the seeds per config where every config has as many
+    (else 0)."""
+    results, configs, networks, members = 0, {}, 0, 0
     for path in sweep_dir.glob("**/metrics.json"):
         record = read_record(path) or {}
         finished = record.get("finished_at")
@@ -117,11 +118,12 @@ def budget(sweep_dir: Path, started: float) -> dict[str, int]:
         runs = record.get("runs") or []
         configs.setdefault(record.get("config_hash"), set()).update(run.get("seed") for run in runs)
         for run in runs:
-            members = run.get("member_test_accs") or run.get("member_test_losses") or [None]
-            networks += len(members)
+            ensemble = run.get("member_test_accs") or run.get("member_test_losses") or [None]
+            networks += len(ensemble)
+            members += len(ensemble) if len(ensemble) > 1 else 0
     seeds = {len(s) for s in configs.values()}
     return {"networks": networks, "runs": sum(len(s) for s in configs.values()), "configs": len(configs),
-            "results": results, "seeds": seeds.pop() if len(seeds) == 1 else 0}
+            "results": results, "seeds": seeds.pop() if len(seeds) == 1 else 0, "members": members}
 
 
 def budget_line(counts: dict[str, int], wall: float) -> str:
@@ -129,7 +131,7 @@ def budget_line(counts: dict[str, int], wall: float) -> str:
     trained by one job, its metrics.json)'."""
     shape = (f"{counts['configs']} configs × {counts['seeds']} seeds" if counts["seeds"]
              else f"{counts['runs']} seeds of {counts['configs']} configs")
-    if counts["networks"] != counts["runs"]:
+    if counts["members"]:
         shape += ", an ensemble's seed counting its members"
     return (f"{TITLE}: trained {counts['networks']} networks ({shape}) in {clock(wall)} wall, as "
             f"{counts['results']} results (a result: one config's seeds trained by one job, its metrics.json)")
