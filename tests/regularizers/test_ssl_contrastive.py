@@ -160,7 +160,7 @@ def test_ssl_contrastive_composes_with_l2(make_cfg):
 
 
 def test_defaults_follow_the_mnist1d_simclr_recipe(make_cfg):
-    (hook,) = Experiment.from_config(make_cfg("regularizer=ssl_contrastive")).regularizers
+    (hook,) = Experiment.from_config(make_cfg("regularizer=ssl_contrastive", smoke=False)).regularizers
     assert (hook.pretrain_optimizer, hook.pretrain_lr, hook.pretrain_lr_schedule, hook.pretrain_epochs) \
         == ("adam", 1e-3, "none", 50)
     assert (hook.view_ops, hook.max_shift, hook.temperature, hook.extra_unlabelled, hook.projection_hidden) \
