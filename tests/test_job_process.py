@@ -15,9 +15,10 @@ import pytest
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, environment, run_cli
 
 LEADERBOARD_ONLY = ("pandas", "scipy", "matplotlib")  # what a job does not use: the leaderboard's
+USERS_THREADS = {"OMP_NUM_THREADS": None}  # the tests run torch with one thread (conftest); a user's has its own
 TINY = ["dataset=toy1d", "trainer.epochs=2", "replicates=2", "progress=false"]
 
 # Runs the real console script, with `execute` (one job: train and write metrics.json) wrapped so that
@@ -65,7 +66,7 @@ class ModulesAtJobEnd(Callback):
 
 def torch_default_threads() -> int:
     done = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
-                          capture_output=True, text=True, check=True)
+                          capture_output=True, text=True, check=True, env=environment(USERS_THREADS))
     return int(done.stdout)
 
 
@@ -82,7 +83,7 @@ def cores() -> int:
 def test_parallel_jobs_share_the_cores(tmp_path, launcher, threads):
     sweep = tmp_path / "sweep"
     done = run_cli("-m", "regularizer=none,l2", *TINY, *launcher, f"hydra.sweep.dir={sweep}",
-                   f"+hydra.callbacks.modules._target_={__name__}.ModulesAtJobEnd")
+                   f"+hydra.callbacks.modules._target_={__name__}.ModulesAtJobEnd", env=USERS_THREADS)
     assert done.returncode == 0, done.stderr
     expected = {"default": torch_default_threads(), "half": max(1, cores() // 2)}.get(threads, threads)
     records = [json.loads(path.read_text()) for path in sorted(sweep.glob("*/metrics.json"))]
