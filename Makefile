@@ -1,4 +1,5 @@
-# regbench: `make run` runs the main comparison on MNIST-1D, `make test` runs the tests.
+# regbench: `make run` runs the main comparison on MNIST-1D, `make test` runs every test, `make test-fast`
+# the ones that start no process and train little (the edit loop: pytest -m 'not slow').
 # Each target creates .venv on first use. TORCH picks the torch wheel installed before the package
 # (2.13.0 is the CPU wheel this project is developed on; a plain torch requirement would pull CUDA).
 PYTHON ?= python3
@@ -7,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test bench clean install
+.PHONY: run test test-fast bench clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +30,15 @@ install: $(VENV)/.installed-run
 run: $(VENV)/.installed-run
 	$(BIN)/regbench +suite=chapter9 $(ARGS)
 
+# Tests run on every core (pytest-xdist; worksteal: a worker that is done takes queued tests of a busy one).
+# ARGS="-n 0" runs them in one process, ARGS="tests/test_x.py" one file.
+PYTEST := $(BIN)/python -m pytest -n auto --dist worksteal
+
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest $(ARGS)
+	$(PYTEST) $(ARGS)
+
+test-fast: $(VENV)/.installed-dev
+	$(PYTEST) -m "not slow" $(ARGS)
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m regbench.bench $(ARGS)
