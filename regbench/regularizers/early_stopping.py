@@ -100,3 +100,6 @@ class EarlyStopping(Regularizer):
         if self.state is None:  # no epoch finished
             return params
         return dict(self.state.params)
+
+    def restored_epochs(self) -> torch.Tensor | None:
+        return None if self.state is None else self.state.best_epoch

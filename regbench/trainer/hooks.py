@@ -151,3 +151,8 @@ class Regularizer:
     def finalize(self, params: Params) -> Params:
         """The parameters to report (early stopping restores each member's best ones)."""
         return params
+
+    def restored_epochs(self) -> torch.Tensor | None:
+        """(P,) the epoch whose parameters `finalize` reports, per member, where it restores earlier ones;
+        None: the last epoch each member trained (curves.csv marks that epoch's row `reported`)."""
+        return None

@@ -8,7 +8,8 @@ population matches the same seed trained alone up to float rounding. P = 1 is th
 
 What costs time besides the arithmetic, and what keeps it small (numbers: README "Benchmark"):
 evaluation measures only the validation split every `eval_every` epochs (early stopping, best epoch)
-and all three splits every `curve_every` epochs (curves.csv) and at the end, in tiles of members x rows
+and all three splits every `curve_every` epochs (curves.csv), at the end and at the epoch a replicate
+stops (early stopping, divergence: its curve ends where it stopped), in tiles of members x rows
 that stay in cache; a block of the epoch's batches is gathered at once; nothing in the step reads a
 tensor's value on the host.
 """
@@ -97,7 +98,9 @@ class TrainerSettings:
 
 @dataclass
 class TrainResult:
-    """Per-replicate outcome. Metric tensors are (R,); `curves` holds one row per (epoch, replicate).
+    """Per-replicate outcome. Metric tensors are (R,); `curves` holds one row per (epoch, replicate),
+    by epoch, a replicate's last at the epoch it stopped training; `reported` is 1 on the row of the epoch
+    whose weights the replicate reports (the restored one under early stopping), 0 elsewhere.
 
     With ensembles (`members` > 1) `final` holds the ensemble's metrics (members' predictions averaged)
     and `member_final` the mean of its members' own metrics. `params` are the members' final
@@ -463,13 +466,22 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
                     active = active & ~stopped
         if on_epoch is not None:
             on_epoch(epoch, metrics)
+        newly_stopped = len(stopped_rows)
         stopped_rows = torch.nonzero(~active).squeeze(1)                       # one host sync an epoch
+        if not curve and len(stopped_rows) > newly_stopped:
+            # a replicate that stopped now ends its curve here, not up to curve_every - 1 epochs earlier
+            ending = replicate_running & ~by_replicate(active, M).any(1)        # (R,)
+            _, metrics = measure(model, params, data, objective, M, SPLITS)
+            curves += curve_rows(epoch, seeds, metrics, ending, lr)
         if len(stopped_rows) == P:
             break
 
+    restored = [epochs for epochs in (hook.restored_epochs() for hook in hooks) if epochs is not None]
     for hook in hooks:
         params = hook.finalize(params)
     members_final, final = measure(model, params, data, objective, M, final=True)
+    curves = mark_reported(curves, by_replicate(restored[0] if restored else epochs_run, M), seeds, final,
+                           settings, epochs)
     member_final = member_each = None
     if M > 1:
         member_each = {key: by_replicate(value, M) for key, value in members_final.items()}
@@ -520,5 +532,30 @@ def curve_rows(epoch: int, seeds: list[int], metrics: dict[str, torch.Tensor], a
     """One row per replicate still training this epoch; `row` is its index in `seeds` (a grid repeats them)."""
     values = {key: value.tolist() for key, value in metrics.items()}
     keep = active.tolist()
-    return [{"epoch": epoch, "row": r, "seed": seed, "lr": lr, **{k: v[r] for k, v in values.items()}}
-            for r, seed in enumerate(seeds) if keep[r]]
+    return [{"epoch": epoch, "row": r, "seed": seed, "lr": lr, **{k: v[r] for k, v in values.items()},
+             "reported": 0} for r, seed in enumerate(seeds) if keep[r]]
+
+
+def mark_reported(curves: list[dict], epochs: torch.Tensor, seeds: list[int], final: dict[str, torch.Tensor],
+                  settings: TrainerSettings, total_epochs: int) -> list[dict]:
+    """`reported` = 1 on each replicate's row at the epoch whose weights it reports; epochs: (R, members).
+
+    A restored epoch that was no curve epoch gets its row from the final (reported) metrics, which are
+    that epoch's. A replicate whose members report different epochs (an ensemble's members stopped
+    apart) has no single such epoch and no mark.
+    """
+    first, last = epochs.amin(1).tolist(), epochs.amax(1).tolist()
+    where = {(row["row"], row["epoch"]): row for row in curves}
+    values = {key: value.tolist() for key, value in final.items()}
+    added = []
+    for r, seed in enumerate(seeds):
+        if first[r] != last[r] or first[r] < 1:
+            continue
+        row = where.get((r, first[r]))
+        if row is None and curves:
+            row = {"epoch": first[r], "row": r, "seed": seed, "lr": settings.lr_at(first[r] - 1, total_epochs),
+                   **{key: values[key][r] for key in curves[0] if key in values}, "reported": 0}
+            added.append(row)
+        if row is not None:
+            row["reported"] = 1
+    return sorted(curves + added, key=lambda row: row["epoch"]) if added else curves
