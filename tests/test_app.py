@@ -63,6 +63,7 @@ def test_runtime_failure_writes_failed_metrics(make_cfg, tmp_path):
     assert on_disk["status"] == "failed" and "Error" in on_disk["error"]
 
 
+@pytest.mark.slow
 def test_single_run_cli_prints_the_leaderboard(tmp_path):
     done = run_cli("+suite=smoke", "regularizer=l2", f"hydra.run.dir={tmp_path}")
     assert done.returncode == 0, done.stderr
@@ -73,6 +74,7 @@ def test_single_run_cli_prints_the_leaderboard(tmp_path):
     assert done.stdout.splitlines()[-1] == f"regbench: completed: results and leaderboard.{{csv,md}} in {tmp_path}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]],
                          ids=["basic", "joblib"])
 def test_multirun_writes_a_leaderboard_and_survives_a_failed_job(tmp_path, launcher):
@@ -95,6 +97,7 @@ def test_multirun_writes_a_leaderboard_and_survives_a_failed_job(tmp_path, launc
     assert "trained 8 networks (2 configs × 3 seeds) in" in done.stdout and "as 4 results (a result: " in done.stdout
 
 
+@pytest.mark.slow
 def test_a_knob_beside_its_baseline_in_one_sweep_trains_none_once(tmp_path):
     sweep = tmp_path / "sweep"
     done = run_cli("-m", "+suite=smoke", "trainer.epochs=1", "regularizer=none,dropout",
@@ -111,6 +114,7 @@ def test_a_knob_beside_its_baseline_in_one_sweep_trains_none_once(tmp_path):
     assert set(board.baseline_hash) == {none_hash}  # both dropout rows are paired with that one none
 
 
+@pytest.mark.slow
 def test_merged_runs_of_different_settings_stay_apart(tmp_path):
     """A smoke run and a longer run of `none` are different results: two rows, no seed replaced."""
     for name, epochs in (("short", 1), ("long", 2)):
@@ -123,6 +127,7 @@ def test_merged_runs_of_different_settings_stay_apart(tmp_path):
     assert sorted(board.setting) == ["trainer.epochs=1", "trainer.epochs=2"] and list(board.seeds) == [2, 2]
 
 
+@pytest.mark.slow
 def test_a_diverged_run_is_recorded_and_the_command_exits_1(tmp_path):
     done = run_cli("+suite=smoke", "trainer.lr=1e6", f"hydra.run.dir={tmp_path}")
     assert done.returncode == 1, done.stderr
@@ -131,6 +136,7 @@ def test_a_diverged_run_is_recorded_and_the_command_exits_1(tmp_path):
     assert all(run["diverged"] and run["diverged_epoch"] == 1 for run in record["runs"])
 
 
+@pytest.mark.slow
 def test_help_names_groups_options_suites_and_the_leaderboard_command(tmp_path):
     done = run_cli("--help", cwd=tmp_path)
     assert done.returncode == 0

@@ -27,6 +27,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message, code", CASES, ids=[" ".join(c[0]) for c in CASES])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message, code):
     blocker = tmp_path / "blocker"
@@ -44,6 +45,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message, code)
     assert blocker.read_text() == "a file where a directory should be"
 
 
+@pytest.mark.slow
 def test_bad_input_never_touches_an_earlier_result(tmp_path):
     """A mistake in a rerun into a dir that holds a completed result leaves that result as it was."""
     run_dir = tmp_path / "run"

@@ -7,6 +7,7 @@ import os
 import sys
 
 import pandas as pd
+import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from submitit.slurm.slurm import SlurmJob
@@ -17,6 +18,7 @@ from tests.conftest import run_cli
 SLURM_LAUNCHER = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
 
 
+@pytest.mark.slow
 def test_submitit_local_sweep_runs_jobs_in_subprocesses_and_writes_the_leaderboard(tmp_path):
     sweep = tmp_path / "sweep"
     done = run_cli("-m", "+suite=smoke", "trainer.epochs=1", "regularizer=none,l2",
@@ -74,6 +76,7 @@ def test_slurm_preset_submits_an_sbatch_array_with_its_resources(make_cfg, tmp_p
                for line in lines)
 
 
+@pytest.mark.slow
 def test_the_slurm_launcher_off_a_cluster_is_one_line(tmp_path):
     """No srun here: submitit refuses to start; the user gets one line and exit code 2, no traceback."""
     done = run_cli("-m", "+suite=smoke", "hydra/launcher=slurm", f"hydra.sweep.dir={tmp_path / 'sweep'}")

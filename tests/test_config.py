@@ -65,6 +65,7 @@ def test_bad_regularizer_strength(make_cfg):
         Experiment.from_config(make_cfg("regularizer=l2", "regularizer.l2.strength=-1"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, key", [
     (["regularizer=nope"], "regularizer"),
     (["trainer.epochs=-1"], "trainer.epochs"),
@@ -82,6 +83,7 @@ def test_cli_bad_override_is_one_line_without_traceback(tmp_path, args, key):
     assert not (tmp_path / "job" / "metrics.json").exists()
 
 
+@pytest.mark.slow
 def test_cli_full_error_shows_the_traceback(tmp_path):
     done = run_cli("device=tpu", f"hydra.run.dir={tmp_path}", env={"HYDRA_FULL_ERROR": "1"})
     assert done.returncode != 0 and "Traceback" in done.stderr

@@ -189,6 +189,7 @@ CLI_BAD = [("missing", [], "does not exist"), ("truncated", [], "is not a readab
            ("text_feature", [], "column 'colour' is not numeric"), (None, [], "dataset.path is required")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, overrides, message", CLI_BAD, ids=[str(c[0]) for c in CLI_BAD])
 def test_a_bad_file_on_the_command_line_is_one_line_and_exit_2(tmp_path, name, overrides, message):
     (tmp_path / "in").mkdir()
@@ -212,6 +213,7 @@ def leaderboard_row(run_dir: Path, done) -> dict:
     return record
 
 
+@pytest.mark.slow
 def test_a_users_npz_runs_end_to_end(tmp_path):
     x, y = two_classes(700)
     np.savez(tmp_path / "mine.npz", x=x, y=y)
@@ -223,6 +225,7 @@ def test_a_users_npz_runs_end_to_end(tmp_path):
     assert str(tmp_path / "mine.npz") in done.stdout   # the path is in the setting: part of the identity
 
 
+@pytest.mark.slow
 def test_a_users_csv_runs_end_to_end(tmp_path):
     x, y = two_classes(700, features=4)
     rows = [",".join(f"{v:.5f}" for v in row) + f",{'yes' if label else 'no'}" for row, label in zip(x, y)]
@@ -287,6 +290,7 @@ def regression_row(run_dir: Path, done) -> dict:
 REGRESSION_TRAINER = ("trainer.lr=0.01", "trainer.epochs=10")
 
 
+@pytest.mark.slow
 def test_a_users_regression_npz_runs_end_to_end(tmp_path):
     x, y = linear_targets()
     np.savez(tmp_path / "mine.npz", x=x, y=y)
@@ -296,6 +300,7 @@ def test_a_users_regression_npz_runs_end_to_end(tmp_path):
     assert len(regression_row(run_dir, done)["runs"]) == 2
 
 
+@pytest.mark.slow
 def test_a_users_regression_csv_runs_end_to_end(tmp_path):
     x, y = linear_targets(features=4)
     rows = [",".join(f"{v:.5f}" for v in row) + f",{target:.5f}" for row, target in zip(x, y)]

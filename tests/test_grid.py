@@ -135,6 +135,7 @@ def test_a_list_valued_knob_is_not_a_grid(make_cfg):
     assert not experiment.grid and experiment.regularizers[0].ops == ["shift", "scale"]
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_a_shape_knob_list_in_one_line(tmp_path):
     result = run_cli("regularizer=ensemble", "regularizer.ensemble.members=[2,3]", f"hydra.run.dir={tmp_path}",
                      cwd=tmp_path)

@@ -145,6 +145,7 @@ def test_missing_files_name_the_path_and_how_to_get_them(make_cfg, tmp_path, nam
     assert message.startswith(f"dataset={name} needs {tmp_path}/{expected}") and "\n" not in message
 
 
+@pytest.mark.slow
 def test_missing_files_are_one_line_and_exit_2_from_the_cli(tmp_path):
     done = run_cli("+suite=smoke", "dataset=fashion_mnist", f"dataset.data_dir={tmp_path}",
                    f"hydra.run.dir={tmp_path / 'run'}")
@@ -207,6 +208,7 @@ def test_each_image_dataset_names_the_augmentations_that_keep_its_labels(make_cf
     assert ops["cifar10"] == ("flip", "translate")
 
 
+@pytest.mark.slow
 def test_mnist_files_train_cnn2d_with_augment_from_the_command_line(tmp_path):
     """The published MNIST files (gzipped IDX) through the real CLI: a conv net, augmentation, accuracies."""
     write_idx_dataset(tmp_path / "data", "MNIST", n_train=60, n_test=20, gz=True)
@@ -227,6 +229,7 @@ def test_mnist_files_train_cnn2d_with_augment_from_the_command_line(tmp_path):
     assert "augment" in done.stdout and "test acc" in done.stdout
 
 
+@pytest.mark.slow
 def test_a_missing_mnist_file_is_one_line_with_cnn2d_and_augment(tmp_path):
     write_idx_dataset(tmp_path, "MNIST")
     (tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").unlink()
@@ -285,6 +288,7 @@ def test_a_file_with_wrong_contents_is_one_line_naming_it(make_cfg, tmp_path, na
     assert str(error.value) == f"{path} {expected}"
 
 
+@pytest.mark.slow
 def test_a_label_out_of_range_is_one_line_and_exit_2_from_the_cli(tmp_path):
     write_idx_dataset(tmp_path, "MNIST", gz=True)
     path = write_idx(tmp_path / "MNIST" / "raw" / "train-labels-idx1-ubyte", np.r_[np.arange(29) % 10, 200], gz=True)

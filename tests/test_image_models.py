@@ -72,6 +72,7 @@ def test_a_mismatched_pair_fails_before_training(make_cfg):
         train_population(experiment.model, experiment.dataset.load(), experiment.trainer, [], [0], CPU)
 
 
+@pytest.mark.slow
 def test_a_mismatched_pair_is_one_line_and_exit_2_from_the_cli(tmp_path):
     done = run_cli("+suite=smoke", "dataset=digits", "model=cnn1d", f"hydra.run.dir={tmp_path / 'run'}")
     assert done.returncode == 2, done.stderr
@@ -92,6 +93,7 @@ def test_augment_runs_its_image_ops_on_digits(make_cfg):
     assert not torch.allclose(baseline.final["train_loss"], augmented.final["train_loss"])
 
 
+@pytest.mark.slow
 def test_smoke_run_of_augment_on_digits_completes(tmp_path):
     done = run_cli("dataset=digits", "model=cnn2d", "regularizer=augment", "+suite=smoke",
                    f"hydra.run.dir={tmp_path / 'run'}")

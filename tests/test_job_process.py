@@ -44,6 +44,7 @@ def top_level(modules: list[str]) -> set[str]:
     return {name.split(".")[0] for name in modules}
 
 
+@pytest.mark.slow
 def test_a_single_job_imports_nothing_of_the_leaderboard(tmp_path):
     done = subprocess.run([sys.executable, "-c", SINGLE_JOB, *TINY, "threads=1", f"hydra.run.dir={tmp_path}"],
                           cwd=REPO, capture_output=True, text=True, timeout=600)
@@ -74,6 +75,7 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher,threads", [
     ([], "default"),                                                   # one job at a time: torch's own
     (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], "half"),    # 2 jobs at once

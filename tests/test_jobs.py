@@ -140,6 +140,7 @@ def statuses(sweep: Path) -> dict[str, str]:
 SWEEP = ["regularizer=none,l2,l1", "trainer.epochs=25"]
 
 
+@pytest.mark.slow
 def test_kill_9_then_the_same_command_finishes_without_retraining(tmp_path):
     sweep = tmp_path / "sweep"
     process = start_sweep(sweep, *SWEEP)
@@ -160,6 +161,7 @@ def test_kill_9_then_the_same_command_finishes_without_retraining(tmp_path):
     assert sorted(board.technique) == ["l1", "l2", "none"] and set(board.seeds.astype(str)) == {"2"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]],
                          ids=["basic", "joblib"])
 def test_ctrl_c_records_interrupted_writes_the_leaderboard_and_exits_130(tmp_path, launcher):
@@ -183,6 +185,7 @@ def test_ctrl_c_records_interrupted_writes_the_leaderboard_and_exits_130(tmp_pat
     assert sorted(pd.read_csv(sweep / "leaderboard.csv").technique) == done
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("role, survives", [("worker", True), ("launcher", False)])
 def test_a_worker_ignores_ctrl_c_between_jobs_and_the_launcher_does_not(role, survives):
     """Ctrl-C reaches the whole process group. A joblib worker that got it while collecting garbage
@@ -204,6 +207,7 @@ def test_a_worker_ignores_ctrl_c_between_jobs_and_the_launcher_does_not(role, su
     assert ("KeyboardInterrupt" in done.stderr) == (not survives)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
                                       ["hydra/launcher=submitit_local"]], ids=["joblib", "submitit_local"])
 def test_parallel_workers_end_with_their_launcher(tmp_path, launcher):
@@ -252,6 +256,7 @@ def test_job_threads_share_the_cores_among_the_jobs_run_at_once(launcher, multir
 
 # ---- force=true keeps the finished result until the new one is complete (issue 18, point 6) ----
 
+@pytest.mark.slow
 def test_a_forced_rerun_killed_mid_job_leaves_the_finished_result(tmp_path):
     """kill -9 of a real `regbench force=true` job while it trains (its progress file shows an epoch of
     10): the earlier result is intact."""
@@ -317,6 +322,7 @@ def test_a_grid_rerun_that_fails_withdraws_its_tuned_result(make_cfg, tmp_path, 
     assert withdrawn["runs"] == []
 
 
+@pytest.mark.slow
 def test_a_sweep_over_results_of_an_older_identity_says_so_once_and_trains_again(tmp_path):
     """A sweep dir holding a result of the older identity scheme (its record has no `identity`, its hash
     is of the raw yaml): a rerun says so in one line, trains the config again beside it, and the

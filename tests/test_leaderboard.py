@@ -419,6 +419,7 @@ def test_setting_parts_every_row_shares_go_to_the_title_and_leave_rows_and_basel
     assert md.read_text().count("trainer.steps=300") == 3  # two rows + the B10 row's baseline name
 
 
+@pytest.mark.slow
 def test_cli_rebuilds_from_dirs_and_refuses_missing_ones(tmp_path):
     write_job(tmp_path, "sweep/0", DEFAULT, {0: (1.0, 0.60)})
     write_job(tmp_path, "sweep/1", L2, {0: (0.9, 0.70)}, technique="l2", baseline_hash=DEFAULT)
@@ -438,6 +439,7 @@ NOTHING = {"empty-dir": [], "truncated": [("0", '{"status": "compl')], "foreign"
                           ("1", json.dumps(record(DEFAULT, {}, status="failed")))]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(NOTHING))
 def test_cli_with_nothing_to_show_says_one_line_writes_nothing_and_exits_1(tmp_path, name):
     for job, content in NOTHING[name]:

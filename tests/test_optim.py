@@ -54,6 +54,7 @@ def test_learning_rates_equal_torch_schedulers(schedule, make):
     assert math.isclose(scheduled_lr("none", 0.05, 9, 10, 3, 0.5), 0.05)
 
 
+@pytest.mark.slow
 def test_a_training_job_never_imports_dynamo():
     """torch.optim's classes import torch._dynamo and sympy (~1 s of each job's start): a real job in a
     fresh process must not."""

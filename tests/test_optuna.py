@@ -33,6 +33,7 @@ def test_no_score_is_nan_which_optuna_records_as_a_failed_trial(record):
     assert math.isnan(validation_score(record))
 
 
+@pytest.mark.slow
 def test_optuna_sweeper_picks_the_job_with_the_best_validation_accuracy(tmp_path):
     sweep = tmp_path / "sweep"
     done = subprocess.run(

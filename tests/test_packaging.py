@@ -14,6 +14,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 # Not source: VCS, venv and cache dirs, build outputs, run outputs and the data cache.
@@ -42,6 +44,7 @@ def packaged_conf(wheel: Path) -> set[str]:
     return {name[len(prefix):] for name in zipfile.ZipFile(wheel).namelist() if name.startswith(prefix)}
 
 
+@pytest.mark.slow
 def test_wheels_ship_conf_and_the_installed_wheel_runs_from_any_directory(tmp_path):
     # Build from a copy, so the build never writes into the working tree that other runs read.
     source = tmp_path / "source"

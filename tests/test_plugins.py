@@ -136,6 +136,7 @@ def site(tmp_path_factory) -> Path:
     return root / "site"
 
 
+@pytest.mark.slow
 def test_a_plugin_runs_from_its_config_dir_and_is_labelled_by_its_name(site, tmp_path):
     config_dir = write(tmp_path / "myconf", OPTION_FILES)
     done = run_cli("--config-dir", str(config_dir), *RUN, "regularizer=shrink", f"hydra.run.dir={tmp_path / 'run'}",
@@ -149,6 +150,7 @@ def test_a_plugin_runs_from_its_config_dir_and_is_labelled_by_its_name(site, tmp
     assert record["labels"] == {"dataset": "blobs", "model": "linear", "setting": "trainer.epochs=5"}
 
 
+@pytest.mark.slow
 def test_a_sweep_over_a_plugin_and_its_baseline_from_a_package_search_path(site, tmp_path):
     sweep = tmp_path / "sweep"
     done = run_cli("-m", "hydra.searchpath=[pkg://demo_plugin]", *RUN, "regularizer=none,shrink", "replicates=2",
@@ -164,6 +166,7 @@ def test_a_sweep_over_a_plugin_and_its_baseline_from_a_package_search_path(site,
     assert max(train_loss["none"]) < 0.6 * math.log(2)  # unshrunk, a linear model learns to part the blobs
 
 
+@pytest.mark.slow
 def test_help_lists_installed_plugins_and_options_on_the_search_path(site, tmp_path):
     config_dir = write(tmp_path / "myconf", OPTION_FILES)
     done = run_cli("--config-dir", str(config_dir), "--help", env={"PYTHONPATH": str(site)})
@@ -205,6 +208,7 @@ def test_a_broken_plugin_is_refused_naming_its_entry_point_and_distribution(tmp_
     assert [dict(registry) for registry in (DATASETS, MODELS, REGULARIZERS)] == before  # nothing half-added
 
 
+@pytest.mark.slow
 def test_a_broken_plugin_stops_the_command_with_one_line_and_exit_2(tmp_path):
     site = broken_site(tmp_path / "site", "regbench.datasets", "digits = demo_broken:Digits")
     done = run_cli("-m", "+suite=smoke", "regularizer=none,l2", f"hydra.sweep.dir={tmp_path / 'sweep'}",

@@ -198,6 +198,7 @@ def test_watcher_redraws_one_line_in_a_terminal_and_is_silent_elsewhere(sweep):
     assert quiet.getvalue() == ""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
                                       ["hydra/launcher=submitit_local"]], ids=["joblib", "submitit_local"])
 def test_real_sweep_shows_progress_when_forced(tmp_path, launcher):
@@ -212,6 +213,7 @@ def test_real_sweep_shows_progress_when_forced(tmp_path, launcher):
     assert not list(sweep.glob(f"**/{PROGRESS_FILE}"))  # each job removed its epoch file
 
 
+@pytest.mark.slow
 def test_sweep_is_quiet_when_stderr_is_not_a_terminal(tmp_path):
     done = run_cli("-m", "+suite=smoke", "regularizer=none,l2", "trainer.epochs=1", "hydra/launcher=joblib",
                    f"hydra.sweep.dir={tmp_path / 'sweep'}")
@@ -219,6 +221,7 @@ def test_sweep_is_quiet_when_stderr_is_not_a_terminal(tmp_path):
     assert " done · " not in done.stderr and "\r" not in done.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_a_terminal_ends_the_progress_line_before_the_interrupted_message(tmp_path):
     """stderr a terminal (a pty): the line is redrawn in place, jobs in the workers draw no bars of their
     own, and Ctrl-C moves to a new line before the one-line message."""

@@ -99,6 +99,7 @@ def test_ensemble_of_regression_members_averages_their_predictions(make_cfg):
     assert ensemble < members.mean() - 1e-6
 
 
+@pytest.mark.slow
 def test_toy1d_end_to_end_has_null_accuracies_and_a_loss_gap(tmp_path):
     done = run_cli("dataset=toy1d", "model=shallow", "regularizer=l2", "+suite=smoke",
                    f"hydra.run.dir={tmp_path}")
@@ -112,6 +113,7 @@ def test_toy1d_end_to_end_has_null_accuracies_and_a_loss_gap(tmp_path):
     assert "test loss" in done.stdout
 
 
+@pytest.mark.slow
 def test_a_technique_that_does_not_apply_is_recorded_not_failed(tmp_path):
     done = run_cli("-m", "dataset=toy1d", "model=shallow", "regularizer=none,label_smoothing", "+suite=smoke",
                    f"hydra.sweep.dir={tmp_path}")
@@ -128,6 +130,7 @@ def test_a_technique_that_does_not_apply_is_recorded_not_failed(tmp_path):
     assert len(rows) == 1 and "| none |" in rows[0]
 
 
+@pytest.mark.slow
 def test_a_single_not_applicable_run_says_why_and_exits_0(tmp_path):
     done = run_cli("dataset=toy1d", "model=shallow", "regularizer=label_smoothing", "+suite=smoke",
                    f"hydra.run.dir={tmp_path}")

@@ -151,6 +151,7 @@ def test_failed_and_not_applicable_jobs_are_listed_on_the_page(sweep):
     assert "not applicable: label_smoothing" in section and "needs classes" in section
 
 
+@pytest.mark.slow
 def test_a_toy1d_job_saves_its_fitted_functions(tmp_path):
     job = tmp_path / "toy"
     done = run_cli("dataset=toy1d", "replicates=2", "threads=1", "trainer.epochs=5", "progress=false",
@@ -164,6 +165,7 @@ def test_a_toy1d_job_saves_its_fitted_functions(tmp_path):
         np.testing.assert_allclose(npz["y_test"], np.exp(np.sin(2 * np.pi * npz["x_test"])), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_classification_job_saves_no_predictions_and_each_members_accuracy(tmp_path):
     job = tmp_path / "digits"
     done = run_cli("dataset=digits", "regularizer=ensemble", "regularizer.ensemble.members=3", "+suite=smoke",
@@ -176,6 +178,7 @@ def test_a_classification_job_saves_no_predictions_and_each_members_accuracy(tmp
         assert np.mean(run["member_test_accs"]) == pytest.approx(run["member_test_acc"])
 
 
+@pytest.mark.slow
 def test_leaderboard_report_flag_rebuilds_the_page(sweep):
     done = run_cli(str(sweep), "--report", module="regbench.report.cli")
     assert done.returncode == 0, done.stderr

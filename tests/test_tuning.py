@@ -220,6 +220,7 @@ def test_the_tuned_suite_grids_hold_each_default_and_cover_every_technique(make_
     assert tuned == len([c for c in REGULARIZERS.values() if c.member_knobs])
 
 
+@pytest.mark.slow
 def test_the_tuned_suite_runs_end_to_end(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_cli("+suite=tuned", "subset=smoke", "trainer.epochs=2", "replicates=3", "selection_seeds=1",
