@@ -404,6 +404,7 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
     val_history: list[torch.Tensor] = []
     eval_epochs: list[int] = []
     curves: list[dict] = []
+    steps = 0                                                                  # optimizer steps so far
     for epoch in range(1, epochs + 1):
         model.train()
         lr = optimizer.lr = settings.lr_at(epoch - 1, epochs)
@@ -411,6 +412,7 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
         nonfinite = torch.zeros(P, dtype=torch.bool, device=device)
         order = streams.permutation("order", N)                                # (P, N) slots of train
         rows = N if epoch < epochs else min(N, last_batches * B)              # `steps` may cut the last
+        steps += math.ceil(rows / B)
         for start in range(0, rows, B):
             if start % gather_rows == 0:
                 slots = order[:, start:start + gather_rows]                    # (P, G)
@@ -456,7 +458,7 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
         # a replicate whose members have all stopped has reported its weights: later epochs don't count
         replicate_running = by_replicate(running, M).any(1)
         if curve:
-            curves += curve_rows(epoch, seeds, metrics, replicate_running, lr)
+            curves += curve_rows(epoch, steps, seeds, metrics, replicate_running, lr)
         if validate:
             val_history.append(torch.where(replicate_running, metrics["val_loss"], math.inf))
             eval_epochs.append(epoch)
@@ -472,7 +474,7 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
             # a replicate that stopped now ends its curve here, not up to curve_every - 1 epochs earlier
             ending = replicate_running & ~by_replicate(active, M).any(1)        # (R,)
             _, metrics = measure(model, params, data, objective, M, SPLITS)
-            curves += curve_rows(epoch, seeds, metrics, ending, lr)
+            curves += curve_rows(epoch, steps, seeds, metrics, ending, lr)
         if len(stopped_rows) == P:
             break
 
@@ -481,7 +483,7 @@ def train_population(spec: ModelSpec, data: Data, settings: TrainerSettings, hoo
         params = hook.finalize(params)
     members_final, final = measure(model, params, data, objective, M, final=True)
     curves = mark_reported(curves, by_replicate(restored[0] if restored else epochs_run, M), seeds, final,
-                           settings, epochs)
+                           settings, epochs, N)
     member_final = member_each = None
     if M > 1:
         member_each = {key: by_replicate(value, M) for key, value in members_final.items()}
@@ -527,17 +529,18 @@ def restore(params: Params, kept: Params, rows: torch.Tensor) -> None:
         value.index_copy_(0, rows, kept[name])
 
 
-def curve_rows(epoch: int, seeds: list[int], metrics: dict[str, torch.Tensor], active: torch.Tensor,
+def curve_rows(epoch: int, steps: int, seeds: list[int], metrics: dict[str, torch.Tensor], active: torch.Tensor,
                lr: float) -> list[dict]:
-    """One row per replicate still training this epoch; `row` is its index in `seeds` (a grid repeats them)."""
+    """One row per replicate still training this epoch; `row` is its index in `seeds` (a grid repeats them);
+    `steps`: the optimizer steps taken by the end of the epoch (= epoch with full-batch gradient descent)."""
     values = {key: value.tolist() for key, value in metrics.items()}
     keep = active.tolist()
-    return [{"epoch": epoch, "row": r, "seed": seed, "lr": lr, **{k: v[r] for k, v in values.items()},
+    return [{"epoch": epoch, "steps": steps, "row": r, "seed": seed, "lr": lr, **{k: v[r] for k, v in values.items()},
              "reported": 0} for r, seed in enumerate(seeds) if keep[r]]
 
 
 def mark_reported(curves: list[dict], epochs: torch.Tensor, seeds: list[int], final: dict[str, torch.Tensor],
-                  settings: TrainerSettings, total_epochs: int) -> list[dict]:
+                  settings: TrainerSettings, total_epochs: int, n_train: int) -> list[dict]:
     """`reported` = 1 on each replicate's row at the epoch whose weights it reports; epochs: (R, members).
 
     A restored epoch that was no curve epoch gets its row from the final (reported) metrics, which are
@@ -545,6 +548,7 @@ def mark_reported(curves: list[dict], epochs: torch.Tensor, seeds: list[int], fi
     apart) has no single such epoch and no mark.
     """
     first, last = epochs.amin(1).tolist(), epochs.amax(1).tolist()
+    batches = math.ceil(n_train / (settings.batch_size or n_train))  # an epoch without a row is never the cut last
     where = {(row["row"], row["epoch"]): row for row in curves}
     values = {key: value.tolist() for key, value in final.items()}
     added = []
@@ -553,7 +557,8 @@ def mark_reported(curves: list[dict], epochs: torch.Tensor, seeds: list[int], fi
             continue
         row = where.get((r, first[r]))
         if row is None and curves:
-            row = {"epoch": first[r], "row": r, "seed": seed, "lr": settings.lr_at(first[r] - 1, total_epochs),
+            row = {"epoch": first[r], "steps": first[r] * batches, "row": r, "seed": seed,
+                   "lr": settings.lr_at(first[r] - 1, total_epochs),
                    **{key: values[key][r] for key in curves[0] if key in values}, "reported": 0}
             added.append(row)
         if row is not None:
