@@ -184,7 +184,7 @@ def test_leaderboard_report_flag_rebuilds_the_page(sweep):
     assert done.returncode == 0, done.stderr
     assert (sweep / "report.html").stat().st_size > 10000
     assert len(list((sweep / "report").glob("*.png"))) == 7
-    assert "report:" in done.stdout
+    assert "report in " in done.stdout and "report.html" in done.stdout
 
 
 def test_the_end_of_sweep_callback_builds_the_page(sweep):

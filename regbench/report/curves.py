@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from regbench.report.stats import shared
+
 CURVE_METRICS = ("loss", "acc")
 SPLITS = ("train", "val", "test")
 
@@ -19,14 +21,11 @@ def row_runs(runs: pd.DataFrame, config_hash: str) -> pd.DataFrame:
     return runs[(runs.config_hash == config_hash) & ~runs.diverged]
 
 
-def curve_bands(runs: pd.DataFrame, config_hash: str) -> pd.DataFrame:
-    """Per epoch and curve column ('train_loss', 'val_acc', ...): the mean over seeds and the band
-    (lowest, highest seed). Only the seeds the row counts, each from the file its run came from.
-
-    Returns a frame indexed by epoch with columns (name, stat), stat in mean | low | high; empty when
-    no curves.csv is there. A seed that stopped early (early stopping) has no rows after it stopped,
-    so late epochs average the seeds still training.
-    """
+def seed_curves(runs: pd.DataFrame, config_hash: str) -> pd.DataFrame:
+    """The curves.csv rows of the seeds one row counts, each from the file its run came from: one row per
+    (seed, epoch), by seed then epoch. A seed's last row is the epoch it stopped training; `reported` (1)
+    marks the epoch whose weights it reports (early stopping's restored epoch), `steps` the optimizer steps
+    by then (files written before these columns lack them). Empty when no curves.csv is there."""
     frames = []
     for path, group in row_runs(runs, config_hash).groupby("path"):
         file = Path(path) / "curves.csv"
@@ -39,7 +38,24 @@ def curve_bands(runs: pd.DataFrame, config_hash: str) -> pd.DataFrame:
         frames.append(curves[curves.seed.isin(group.seed)])
     if not frames:
         return pd.DataFrame()
-    curves = pd.concat(frames)
+    return pd.concat(frames).sort_values(["seed", "epoch"], kind="stable", ignore_index=True)
+
+
+def curve_bands(runs: pd.DataFrame, config_hash: str) -> pd.DataFrame:
+    """Per epoch and curve column ('train_loss', 'val_acc', ...): the mean over seeds and the band
+    (lowest, highest seed), over `seed_curves`.
+
+    Returns a frame indexed by epoch with columns (name, stat), stat in mean | low | high; empty when
+    no curves.csv is there. A seed that stopped early (early stopping) has no rows after it stopped,
+    so late epochs average the seeds still training.
+    """
+    return bands_of(seed_curves(runs, config_hash))
+
+
+def bands_of(curves: pd.DataFrame) -> pd.DataFrame:
+    """`curve_bands` of a frame of `seed_curves`."""
+    if curves.empty:
+        return curves
     columns = [f"{split}_{metric}" for metric in CURVE_METRICS for split in SPLITS
                if f"{split}_{metric}" in curves and curves[f"{split}_{metric}"].notna().any()]
     if "lr" in curves:
@@ -47,6 +63,41 @@ def curve_bands(runs: pd.DataFrame, config_hash: str) -> pd.DataFrame:
     by_epoch = curves.groupby("epoch")[columns]
     bands = pd.concat({"mean": by_epoch.mean(), "low": by_epoch.min(), "high": by_epoch.max()}, axis=1)
     return bands.swaplevel(axis=1).sort_index(axis=1)
+
+
+def stopped_early(curves: pd.DataFrame) -> bool:
+    """`seed_curves` of a row whose seeds report weights from before their last epoch (early stopping
+    restored them) or stopped at different epochs: its pictures draw each seed's own curve."""
+    if curves.empty:
+        return False
+    last = curves.groupby("seed").epoch.max()
+    if last.nunique() > 1:
+        return True
+    if "reported" not in curves:
+        return False
+    reported = curves[curves.reported == 1].groupby("seed").epoch.max()
+    return bool((reported.reindex(last.index) < last).any())
+
+
+def full_batch(curves: pd.DataFrame) -> bool:
+    """Every row of `seed_curves` took one optimizer step an epoch (full-batch gradient descent)."""
+    return not curves.empty and "steps" in curves and bool((curves.steps == curves.epoch).all())
+
+
+def seed_values(runs: pd.DataFrame, config_hash: str, metric: str) -> np.ndarray:
+    """(n,) `metric` of each seed one row counts (its mean is over these), finite ones, by seed."""
+    values = row_runs(runs, config_hash).sort_values("seed")[metric].to_numpy(float)
+    return values[np.isfinite(values)]
+
+
+def paired_differences(runs: pd.DataFrame, config_hash: str, baseline_hash: str, metric: str) -> np.ndarray:
+    """(n,) treated − baseline `metric` on each seed both rows count (what the paired Δ is the mean of)."""
+    def by_seed(h: str) -> dict[int, float]:
+        mine = row_runs(runs, h)
+        return dict(zip(mine.seed.astype(int), mine[metric].astype(float)))
+
+    treated, baseline = shared(by_seed(config_hash), by_seed(baseline_hash))
+    return treated - baseline
 
 
 def fitted_functions(runs: pd.DataFrame, config_hash: str) -> dict | None:

@@ -11,7 +11,9 @@ import math
 
 import pandas as pd
 
-from regbench.report.stats import mean_ci, paired_difference, score_counting_failures
+from regbench.report.plots import short_numbers
+from regbench.report.stats import mean_ci, paired_difference, score_counting_failures, shown_half_width, \
+    MIN_SEEDS_FOR_INTERVAL
 from regbench.report.summarize import per_seed
 from regbench.report.table import fmt
 
@@ -61,10 +63,12 @@ def tuned_table(runs: pd.DataFrame, board: pd.DataFrame) -> tuple[pd.DataFrame, 
             mean, ci, n = mean_ci(mine[metric])
             every = runs[(runs.config_hash == row.config_hash) & runs.seed.isin(seeds)]
             score = score_counting_failures(every[metric], every.diverged, 0.0 if metric == "test_acc" else math.inf)
-            delta, delta_ci, _ = paired_difference(per_seed(mine, metric),
+            delta, delta_ci, paired = paired_difference(per_seed(mine, metric),
                                                    per_seed(alive[alive.config_hash == baseline_hash], metric))
-            return {f"{name}_config": row.config, f"{name}_mean": mean, f"{name}_ci": ci, f"{name}_seeds": n,
-                    f"{name}_delta_mean": delta, f"{name}_delta_ci": delta_ci, f"{name}_score": score}
+            # intervals only where enough seeds make one (stats.interval_shown): NaN prints the mean alone
+            return {f"{name}_config": row.config, f"{name}_mean": mean, f"{name}_ci": shown_half_width(ci, n),
+                    f"{name}_seeds": n, f"{name}_delta_mean": delta,
+                    f"{name}_delta_ci": shown_half_width(delta_ci, paired), f"{name}_score": score}
 
         for technique in dict.fromkeys([*plain.technique, *tuned.technique, *several.technique]):
             row = {"dataset": dataset, "model": model, "setting": setting, "technique": technique,
@@ -109,7 +113,7 @@ def tuned_rows(table: pd.DataFrame, compact: bool = False) -> list[tuple[str, li
         half = (lambda ci: math.nan) if compact else (lambda ci: ci)
         cells = []
         for _, row in part.iterrows():
-            chosen = row.chosen if isinstance(row.chosen, str) else "not tuned" if row.technique != "none" else "—"
+            chosen = short_numbers(row.chosen) if isinstance(row.chosen, str) else "not tuned" if row.technique != "none" else "—"
             if compact and isinstance(row.chosen, str):
                 chosen = " ".join(setting.partition("=")[0].rpartition(".")[2] + "=" + setting.partition("=")[2]
                                   for setting in chosen.split())  # 'strength=0.003'
@@ -137,7 +141,8 @@ def tuned_rows(table: pd.DataFrame, compact: bool = False) -> list[tuple[str, li
 TUNED_NOTES = ("Every number here is on the seeds in the title: those the tuned rows report on, which took "
                "no part in choosing. Default: the technique at its conf/ default (the default point of the grid "
                "it was tuned on). Tuned: the grid value with the best mean validation metric over the selection "
-               "seeds; test metrics never reach the choice. Mean ± 95% CI over those seeds (n); Δ: paired "
+               "seeds; test metrics never reach the choice. Mean ± 95% CI over those seeds (n; the mean alone "
+               f"below {MIN_SEEDS_FOR_INTERVAL} seeds, whose t interval says nothing); Δ: paired "
                "with the `none` baseline on them (a diverged run is left out of its row: its n says so). Rank: among these techniques and `none` (1 = best "
                "test metric over those seeds, a diverged seed counting as accuracy 0 or loss +∞), by default rows, then with each tuned row in place of its default; ↑/↓ a "
                "technique that moved.")
