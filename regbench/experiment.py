@@ -11,12 +11,29 @@ import torch
 from omegaconf import DictConfig
 
 import regbench
-from regbench import identity
+from regbench import identity, jobs
 from regbench.config import plain
+from regbench.data.base import Data
+from regbench.models.base import ModelSpec
 from regbench.settings import Settings
 from regbench.trainer import TrainResult, train_population
+from regbench.trainer.loop import objective_for
 from regbench.trainer.hooks import Grid
 from regbench.tuning import check_validation
+
+
+def step_flops(spec: ModelSpec, data: Data, batch_size: int | None, members: int) -> float:
+    """FLOPs of one training step of a population of `members` models: the matmuls and convolutions of a
+    forward and backward pass of one example through a template model (torch's FlopCounterMode; other
+    ops are not counted), x the batch, x the members."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    spec.check_input(data.name, data.input_shape)  # a mismatched pair fails with its own line, not here
+    with torch.random.fork_rng(devices=[]):  # the template's init draws must not move global RNG state
+        template = spec.build(data.input_shape, objective_for(data).output_size(data))
+    with FlopCounterMode(display=False) as counter:
+        template(torch.zeros(1, *data.input_shape)).sum().backward()
+    return counter.get_total_flops() * (batch_size or len(data.y_train)) * members
 
 
 @dataclass
@@ -36,11 +53,15 @@ class Experiment(Settings):
     config_hash: str = ""
     baseline_hash: str = ""
     labels: dict = field(default_factory=dict)
+    # the config's `threads` (None: choose, see torch_threads); `threads` itself may then be replaced by
+    # a parallel launcher's share of the cores (app.execute, jobs.job_threads)
+    asked_threads: int | None = None
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> "Experiment":
         """Validate every group before any training starts; a bad value raises ConfigError."""
         experiment = super().from_config(cfg)
+        experiment.asked_threads = experiment.threads
         experiment.identity = identity.identity_of(experiment)
         experiment.config_hash = identity.digest(experiment.identity)
         experiment.baseline_hash = identity.baseline_hash(cfg)  # checks the `baseline` values too
@@ -54,12 +75,11 @@ class Experiment(Settings):
     def run(self, on_epoch: Callable | None = None, points: list[int] | None = None) -> list[PointResult]:
         """Train the seeds of the grid's `points` (indices into `self.points`; default all) as one
         population, point-major; return each point's result, in that order."""
-        if self.threads is not None:
-            torch.set_num_threads(self.threads)
         every = self.points
         chosen = every if points is None else [every[i] for i in points]
         self.set_knobs(chosen)
         data = self.dataset.load()
+        torch.set_num_threads(self.torch_threads(data, len(self.seeds) * len(chosen)))
         check_validation(self.selection_seeds, self.grid, len(data.y_val))
         result = train_population(self.model, data, self.trainer, self.regularizers, self.seeds * len(chosen),
                                   self.device, on_epoch=on_epoch)
@@ -75,6 +95,14 @@ class Experiment(Settings):
                 **arrays, "predictions": arrays["predictions"][share], "seeds": arrays["seeds"][share]}
             results.append(PointResult(rows[share], curves[g], predictions))
         return results
+
+    def torch_threads(self, data: Data, replicates: int) -> int:
+        """The threads torch trains `replicates` (seeds x grid points) with: `threads=N` as asked; for
+        `threads: null`, jobs.auto_threads of one training step's work, within the cores this job may use."""
+        if self.asked_threads is not None:
+            return self.asked_threads
+        members = replicates * max([hook.ensemble_size() for hook in self.regularizers], default=1)
+        return jobs.auto_threads(step_flops(self.model, data, self.trainer.batch_size, members), self.threads)
 
     def set_knobs(self, points: list[dict[str, Any]]) -> None:
         """Give the hooks the grid knobs' values of `points`: a number for one point, else a `Grid`."""
@@ -172,7 +200,7 @@ def run_job(experiment: Experiment, records: list[dict], points: list[int] | Non
     for record, result in zip(records, results):
         record = dict(record)
         record["device"] = str(experiment.device)
-        record["threads"] = torch.get_num_threads()  # what torch used (config `threads`, or see jobs.job_threads)
+        record["threads"] = torch.get_num_threads()  # what torch used (Experiment.torch_threads)
         record["runs"] = result.runs
         record["status"] = "diverged" if any(run["diverged"] for run in result.runs) else "completed"
         record["wall_seconds"] = wall

@@ -4,7 +4,8 @@ A job dir holds at most one result (metrics.json), and that result names its ide
 seeds). Running a job again where its completed result lies does nothing unless `force=true`; a job
 whose dir holds another identity's result writes beside it instead of over it; a job whose twin is
 running right now (two jobs of one sweep that compute the same thing) is not started twice.
-`job_threads` shares the cores among the jobs a parallel launcher runs at once.
+`job_threads` shares the cores among the jobs a parallel launcher runs at once; `auto_threads` picks how
+many of its share a job whose config says `threads: null` uses, from the work of one training step.
 
 The claim that says "running" is the file .regbench-claim naming its holder's host and pid. It is made
 whole under a name of its own and then hard-linked to that name, which is atomic and fails when a claim
@@ -316,15 +317,23 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def job_threads(launcher: Mapping | None, multirun: bool, cpus: int | None = None) -> int | None:
-    """torch threads for a job whose config says `threads: null`, such that jobs run at once × threads
-    ≤ cores. `launcher` is the job's hydra.launcher node, `cpus` the cores (default: `cores()`).
+# Training FLOPs per step (matmuls and convolutions of the whole population, forward and backward) that
+# one more torch thread needs before it pays. Below it the threads cost more than they save: they wait on
+# each other at every op, and when another process takes a core they wait a scheduler slice each time
+# (MNIST-1D MLP, replicates=3: 27 MFLOP a step; 2 threads 1.2x slower than 1 idle, 2.5-12x beside one busy
+# process). Measured with `python -m regbench.bench --busy 1` (the threads table): see auto_threads.
+STEP_FLOPS_PER_THREAD = 2e9
 
-    None (torch's default: every core) for a single run, a job not started by Hydra (no launcher) and
-    the basic launcher, which runs one job at a time. joblib runs n_jobs at once (-1: one per core,
-    -n: cores + 1 - n), each gets cores // n_jobs; submitit (local or SLURM) gives each job
-    cpus_per_task (unset: 1, submitit's own default); any other launcher: 1, since how many jobs it
-    runs at once is not known here.
+
+def job_threads(launcher: Mapping | None, multirun: bool, cpus: int | None = None) -> int | None:
+    """The cores a job whose config says `threads: null` may use, such that jobs run at once × threads
+    ≤ cores (how many of them it takes: `auto_threads`). `launcher` is the job's hydra.launcher node,
+    `cpus` the cores (default: `cores()`).
+
+    None (every core) for a single run, a job not started by Hydra (no launcher) and the basic launcher,
+    which runs one job at a time. joblib runs n_jobs at once (-1: one per core, -n: cores + 1 - n), each
+    gets cores // n_jobs; submitit (local or SLURM) gives each job cpus_per_task (unset: 1, submitit's
+    own default); any other launcher: 1, since how many jobs it runs at once is not known here.
     """
     if not multirun or launcher is None:
         return None
@@ -342,3 +351,57 @@ def job_threads(launcher: Mapping | None, multirun: bool, cpus: int | None = Non
         per_task = launcher.get("cpus_per_task")
         return max(1, min(per_task, cpus)) if isinstance(per_task, int) else 1
     return 1
+
+
+def auto_threads(step_flops: float, share: int | None, cpus: int | None = None) -> int:
+    """torch threads for `threads: null`: one per STEP_FLOPS_PER_THREAD of a training step's work
+    (`step_flops`, the whole population's), at least 1, at most `share` (job_threads; None: `cpus`,
+    default `cores()`) and OMP_NUM_THREADS where the environment sets it, and, when that is more than 1,
+    at most the cores other processes leave idle right now (`free_cores`). Small jobs, the MNIST-1D MLP
+    among them, train on one thread without looking.
+    """
+    cap = share if share is not None else (cores() if cpus is None else cpus)
+    asked = os.environ.get("OMP_NUM_THREADS", "")
+    if asked.isdigit() and int(asked) > 0:  # the user's limit for every OpenMP program, torch's default too
+        cap = min(cap, int(asked))
+    threads = max(1, min(cap, int(step_flops // STEP_FLOPS_PER_THREAD)))
+    if threads > 1:
+        free = free_cores()
+        threads = threads if free is None else max(1, min(threads, free))
+    return threads
+
+
+def free_cores(seconds: float = 0.1) -> int | None:
+    """How many of this process's cores (its affinity) were idle over the next `seconds`, from Linux's
+    /proc/stat; None where it cannot be told. A thread given a core that another process keeps busy makes
+    every op wait for it."""
+    mine = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    try:
+        before = Path("/proc/stat").read_text()
+        time.sleep(seconds)
+        after = Path("/proc/stat").read_text()
+    except OSError:
+        return None
+    return idle_cores(before, after, mine)
+
+
+def idle_cores(before: str, after: str, cpus: set[int] | None = None) -> int | None:
+    """Cores idle between two readings of /proc/stat: the idle share (idle + iowait time over all time)
+    of each of `cpus` (None: every core listed), summed and rounded; None when no core is listed."""
+    def times(stat: str) -> dict[str, tuple[int, int]]:
+        found = {}
+        for line in stat.splitlines():
+            name, *fields = line.split()
+            if name.startswith("cpu") and name[3:].isdigit() and (cpus is None or int(name[3:]) in cpus):
+                ticks = [int(value) for value in fields[:8]]  # user nice system idle iowait irq softirq steal
+                found[name] = (ticks[3] + ticks[4], sum(ticks))
+        return found
+
+    start, end = times(before), times(after)
+    if not end:
+        return None
+    idle = 0.0
+    for name, (idle_end, total_end) in end.items():
+        idle_start, total_start = start.get(name, (idle_end, total_end))
+        idle += (idle_end - idle_start) / (total_end - total_start) if total_end > total_start else 1.0
+    return round(idle)
