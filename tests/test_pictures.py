@@ -129,7 +129,7 @@ def test_optuna_values_show_four_significant_digits(tmp_path):
     board, runs = board_of(tmp_path)
     figure = bars_figure(plt, board, runs, "digits")
     assert [t.get_text() for t in figure.axes[0].get_yticklabels()] == ["dropout regularizer.dropout.p=0.2219"]
-    assert curves_figure(plt, board, runs, "acc", "digits").axes[0].get_title().startswith(
+    assert curves_figure(plt, board, runs, "acc", "digits").axes[0].get_title().replace("\n", " ").startswith(
         "dropout regularizer.dropout.p=0.2219 ")
 
 

@@ -290,7 +290,8 @@ def curves_figure(plt, rows: pd.DataFrame, runs: pd.DataFrame, metric: str, wher
                 axis.fill_between(epochs, low, high, color=color, alpha=0.18, lw=0)
             else:  # one epoch: a band has no width, its seeds' range is a bar
                 axis.vlines(epochs, low, high, color=color, alpha=0.35, lw=4, gid="band")
-        axis.set_title(short_numbers(row_name(row)) + (" (baseline)" if row.is_baseline else ""))
+        axis.set_title("\n".join(textwrap_title(short_numbers(row_name(row))
+                                                 + (" (baseline)" if row.is_baseline else ""), width=38)))
         axis.grid(alpha=0.3)
         axis.set_xlim(left=0)
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
