@@ -14,6 +14,7 @@ RUN_KEYS = {"seed", "train_acc", "val_acc", "test_acc", "train_loss", "val_loss"
             "gap_acc", "gap_loss", "test_ece", "epochs", "best_epoch", "diverged", "diverged_epoch"}
 
 
+@pytest.mark.slow
 def test_job_writes_metrics_and_curves(make_cfg, tmp_path):
     cfg = make_cfg("regularizer=l2", "replicates=2")
     record = execute(cfg, tmp_path, ["regularizer=l2", "replicates=2"], multirun=False)
@@ -54,6 +55,7 @@ def test_failed_job_in_a_sweep_is_recorded_and_does_not_raise(make_cfg, tmp_path
     assert "trainer.epochs" in on_disk["error"] and on_disk["runs"] == []
 
 
+@pytest.mark.slow
 def test_runtime_failure_writes_failed_metrics(make_cfg, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")

@@ -24,6 +24,7 @@ def raw(monkeypatch):
     monkeypatch.setattr(breast_cancer, "standardize", lambda data: data)
 
 
+@pytest.mark.slow
 def test_breast_cancer_is_binary_tabular_with_a_fixed_test_split(make_cfg, raw):
     data = load(make_cfg)
     assert (data.modality, data.num_classes, data.input_shape) == ("tabular", 2, (30,))

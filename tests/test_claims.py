@@ -72,6 +72,7 @@ def race(root: Path, rounds: int, stale: bool) -> list[list[str]]:
     return [sorted(outcome) for outcome in results]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stale", [False, True], ids=["fresh dir", "dead holder"])
 def test_one_process_holds_a_dir_that_several_claim_at_once(tmp_path, stale):
     rounds = 150

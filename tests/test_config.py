@@ -95,6 +95,7 @@ def test_cuda_without_a_gpu_is_a_config_error(make_cfg):
         Experiment.from_config(make_cfg("device=cuda"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset, model", [("mnist1d", "mlp"), ("toy1d", "shallow"), ("digits", "cnn2d"),
                                             ("mnist", "cnn2d"), ("fashion_mnist", "cnn2d"), ("cifar10", "resnet"),
                                             ("breast_cancer", "mlp"), ("diabetes", "mlp")])

@@ -36,6 +36,7 @@ def test_the_target_generator_seed_is_carried_on_the_data(make_cfg):
     assert Experiment.from_config(make_cfg()).dataset.load().to(CPU).generator_seed == 42
 
 
+@pytest.mark.slow
 def test_transfer_from_the_targets_own_draw_is_refused_for_any_target_seed(make_cfg):
     """generator_seed=1: source seed 1 is the target's own draw (at the default 20000 source examples, 83
     of the target's test inputs are source training inputs, renormalized)."""
@@ -47,6 +48,7 @@ def test_transfer_from_the_targets_own_draw_is_refused_for_any_target_seed(make_
                          experiment.regularizers, [0], CPU)
 
 
+@pytest.mark.slow
 def test_the_data_guard_alone_catches_a_draw_that_shares_the_targets_seed(make_cfg):
     """Draws of one seed share their first examples of class 0, each draw normalized by its own mean and
     std: no exact copies, yet the same test examples (10 of them for a 600-example source)."""
@@ -71,6 +73,7 @@ def start_stage(make_cfg, overrides, plant):
     return hook.init_params(model, params, experiment.trainer)
 
 
+@pytest.mark.slow
 def test_the_data_guard_refuses_test_inputs_planted_in_the_source(make_cfg):
     (hook,) = Experiment.from_config(make_cfg(*TRANSFER)).regularizers
     source = source_task(make_cfg().dataset.data_dir, 1, 600, hook.generator_changes())
@@ -92,6 +95,7 @@ def test_the_data_guard_covers_self_supervised_pools(make_cfg):
         start_stage(make_cfg, SSL_MASKED, plant)
 
 
+@pytest.mark.slow
 def test_default_pretraining_data_holds_no_target_test_input(make_cfg):
     experiment = Experiment.from_config(make_cfg("regularizer=[transfer,ssl_contrastive]", smoke=False))
     target = experiment.dataset.load()

@@ -27,6 +27,7 @@ def test_smoke_keeps_500_examples_of_a_large_dataset_and_all_of_a_small_one(make
     assert len(data.x_train) == ALL.get(dataset, 500)
 
 
+@pytest.mark.slow
 def test_smoke_on_diabetes_runs_from_the_command_line(tmp_path):
     done = run_cli("+suite=smoke", "dataset=diabetes", f"hydra.run.dir={tmp_path}")
     assert done.returncode == 0, done.stderr
@@ -39,6 +40,7 @@ def test_asking_more_training_examples_than_there_are_names_the_key_value_and_ma
         Experiment.from_config(make_cfg("dataset=breast_cancer", "dataset.n_train=500")).dataset.load()
 
 
+@pytest.mark.slow
 def test_a_dataset_brings_its_trainer_defaults_and_the_command_line_still_wins(make_cfg):
     toy = make_cfg("dataset=toy1d", smoke=False).trainer
     assert (toy.lr, toy.batch_size, toy.lr_schedule, toy.epochs) == (0.01, None, "none", 3000)
@@ -67,6 +69,7 @@ def top_eigenvalue(loss, params: dict[str, torch.Tensor], iterations: int = 40) 
     return value
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset, model", [("toy1d", "shallow"), ("diabetes", "mlp")])
 def test_regression_trainer_defaults_start_inside_the_stability_limit_of_grad_penalty(make_cfg, dataset, model):
     """Why grad_penalty blew up (test loss ~1230 on toy1d): near a point where the squared-error Hessian's top

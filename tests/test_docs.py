@@ -197,6 +197,7 @@ def markdown_rows(text: str) -> list[list[str]]:
     return [[cell.strip() for cell in row] for row in rows]
 
 
+@pytest.mark.slow
 def test_reference_table_prints_the_leaderboards_numbers_in_the_columns_asked(sweep):
     board = markdown_rows((sweep / "leaderboard.md").read_text())
     header, rows = board[0], board[1:]
@@ -210,6 +211,7 @@ def test_reference_table_prints_the_leaderboards_numbers_in_the_columns_asked(sw
     assert done.stdout.splitlines()[1] == "|---|---|---|---|"
 
 
+@pytest.mark.slow
 def test_reference_table_filters_rows_and_refuses_unknown_columns_in_one_line(sweep):
     done = reference_table(str(sweep), "--dataset", "mnist1d", "--model", "mlp", "--columns", "technique")
     assert done.returncode == 0 and len(markdown_rows(done.stdout)) == 3, done.stderr

@@ -261,6 +261,7 @@ def test_float_targets_are_a_regression_standardized_with_training_statistics(ma
     torch.testing.assert_close(data.x_test, (raw.x_test - x_mean) / x_std)
 
 
+@pytest.mark.slow
 def test_the_task_can_be_set_and_targets_can_be_columns(make_cfg, tmp_path):
     x, y = two_classes(200)
     np.savez(tmp_path / "ints.npz", x=x, y=y * 7)           # integers read as a regression when asked

@@ -44,6 +44,7 @@ def assert_same_runs(grid_runs: list[dict], alone_runs: list[dict]) -> None:
             assert together[key] == pytest.approx(alone[key], rel=1e-4, abs=1e-5), key
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("knob", sorted(GRIDS))
 def test_each_value_in_a_grid_equals_its_own_job(make_cfg, knob):
     name = knob.split(".")[0]
@@ -68,6 +69,7 @@ def test_each_value_in_a_grid_equals_its_own_job(make_cfg, knob):
         [[run[key] for key in METRICS] for run in together[1].runs]
 
 
+@pytest.mark.slow
 def test_dropout_grid_on_a_network_run_through_vmap(make_cfg):
     """cnn1d runs through vmap, where each member's rate arrives as a scalar buffer."""
     overrides = ["model=cnn1d", "regularizer=dropout", "trainer.epochs=2"]
@@ -85,6 +87,7 @@ def test_two_knobs_make_every_combination(make_cfg):
                                  for s in (0.0, 0.01) for p in (0.1, 0.2, 0.3)]
 
 
+@pytest.mark.slow
 def test_a_grid_job_writes_each_point_as_the_job_of_that_value_alone(make_cfg, tmp_path):
     overrides = ["regularizer=l2", "regularizer.l2.strength=[1e-4,1e-2]"]
     record = execute(make_cfg(*overrides), tmp_path, overrides, multirun=False)
@@ -104,6 +107,7 @@ def test_a_grid_job_writes_each_point_as_the_job_of_that_value_alone(make_cfg, t
     assert validation_score(record) == pytest.approx(best)
 
 
+@pytest.mark.slow
 def test_a_rerun_trains_only_the_points_not_done(make_cfg, tmp_path):
     overrides = ["regularizer=l2", "regularizer.l2.strength=[1e-4,1e-3,1e-2]"]
     first = execute(make_cfg(*overrides), tmp_path, overrides, multirun=True)
@@ -145,6 +149,7 @@ def test_the_cli_refuses_a_shape_knob_list_in_one_line(tmp_path):
     assert not list(tmp_path.glob("**/metrics.json"))
 
 
+@pytest.mark.slow
 def test_an_ensemble_grid_keeps_each_values_members_together(make_cfg):
     """Ensemble members sit inside each replicate, replicates inside each value (point-major)."""
     overrides = ["regularizer=[ensemble,l2]", "regularizer.ensemble.members=2", "trainer.epochs=2"]
@@ -156,6 +161,7 @@ def test_an_ensemble_grid_keeps_each_values_members_together(make_cfg):
             assert mine["member_test_accs"] == pytest.approx(theirs["member_test_accs"], abs=1e-5)
 
 
+@pytest.mark.slow
 def test_a_grid_job_that_fails_records_every_value_as_failed(make_cfg, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")

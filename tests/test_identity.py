@@ -37,6 +37,7 @@ def test_what_changes_the_numbers_changes_the_hash(hash_of, overrides):
     assert hash_of(*overrides) != hash_of()
 
 
+@pytest.mark.slow
 def test_hash_separates_knob_values_and_follows_interpolations(hash_of):
     assert hash_of("regularizer=dropout", "regularizer.dropout.p=0.5") != hash_of("regularizer=dropout")
     # grad_penalty's strength is lr/4: a learning-rate change reaches it through the interpolation
@@ -45,6 +46,7 @@ def test_hash_separates_knob_values_and_follows_interpolations(hash_of):
         "regularizer=grad_penalty", "trainer.lr=0.1", "regularizer.grad_penalty.strength=0.025")
 
 
+@pytest.mark.slow
 def test_hash_does_not_depend_on_key_order_or_int_versus_float(make_cfg, hash_of):
     config = identity.identity_config(make_cfg())
     shuffled = dict(random.Random(0).sample(sorted(config.items()), len(config)))
@@ -54,6 +56,7 @@ def test_hash_does_not_depend_on_key_order_or_int_versus_float(make_cfg, hash_of
     assert len(identity.config_hash(make_cfg())) == 16
 
 
+@pytest.mark.slow
 def test_baseline_is_the_same_config_without_regularizers(make_cfg, hash_of):
     l2 = make_cfg("regularizer=[l2,dropout]", "trainer.epochs=3", "dataset.n_train=250", smoke=False)
     assert identity.baseline_hash(l2) == hash_of("trainer.epochs=3", "dataset.n_train=250")
@@ -61,6 +64,7 @@ def test_baseline_is_the_same_config_without_regularizers(make_cfg, hash_of):
     assert identity.baseline_hash(none) == identity.config_hash(none)
 
 
+@pytest.mark.slow
 def test_baseline_values_move_the_baseline_explicitly(make_cfg, hash_of):
     small = make_cfg("trainer.batch_size=10", "+baseline.trainer.batch_size=100", smoke=False)
     assert identity.baseline_hash(small) == hash_of("trainer.batch_size=100")
@@ -74,6 +78,7 @@ def test_baseline_values_must_name_settings_outside_regularizer(make_cfg, bad):
         identity.baseline_hash(make_cfg(bad))
 
 
+@pytest.mark.slow
 def test_labels_show_the_resolved_difference_from_conf_defaults(make_cfg):
     smoke = identity.labels(make_cfg("regularizer=l2"))            # +suite=smoke sets these two
     assert smoke == {"dataset": "mnist1d[n_train=500]", "model": "mlp", "setting": "trainer.epochs=3"}
@@ -117,6 +122,7 @@ def test_sweep_subdir_is_the_job_identity(make_cfg):
 
 # ---- the identity is built from what the trainer will do (issue 18, point 5) ----
 
+@pytest.mark.slow
 @pytest.mark.parametrize("one, other", [
     (["trainer.curve_every=1"], []),                                              # only thins the curves
     (["trainer.steps=100", "trainer.epochs=3"], ["trainer.steps=100", "trainer.epochs=7"]),
@@ -145,6 +151,7 @@ def test_different_computations_keep_different_hashes(hash_of, one, other):
     assert hash_of(*one) != hash_of(*other)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mnist1d", "digits", "breast_cancer", "diabetes"])
 def test_the_pool_size_the_identity_assumes_is_what_the_dataset_loads(make_cfg, name):
     """`n_train` = every example is written as null only if pool_size counts what load() gives."""
@@ -154,6 +161,7 @@ def test_the_pool_size_the_identity_assumes_is_what_the_dataset_loads(make_cfg, 
 
 # ---- revisions: results of other code are never reused (issue 18, point 2) ----
 
+@pytest.mark.slow
 def test_a_revision_and_the_generator_version_are_part_of_the_identity(make_cfg, hash_of, monkeypatch):
     before = hash_of("regularizer=l2")
     monkeypatch.setattr(REGULARIZERS["l2"], "revision", 2)
@@ -168,6 +176,7 @@ def test_a_revision_and_the_generator_version_are_part_of_the_identity(make_cfg,
     assert identity.identity_config(make_cfg(smoke=False))["dataset"]["source"] == "mnist1d 9.9.9"
 
 
+@pytest.mark.slow
 def test_a_result_of_other_code_is_retrained_and_never_pooled(make_cfg, tmp_path, monkeypatch):
     """A stored result whose code revision differs from this code's is not skipped on a rerun, and the
     leaderboard keeps it in a row of its own; another regbench version with the same revisions is reused."""

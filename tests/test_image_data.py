@@ -114,6 +114,7 @@ def test_standardization_uses_training_statistics_only():
     torch.testing.assert_close(data.x_train.mean(dim=(0, 2, 3)), torch.zeros(2))
 
 
+@pytest.mark.slow
 def test_digits_is_a_fixed_test_split_then_the_usual_split(make_cfg):
     base = load(make_cfg, "digits", None)
     other_split = load(make_cfg, "digits", None, "dataset.split_seed=1")
@@ -194,6 +195,7 @@ def test_a_cifar_batch_that_would_run_code_is_refused(tmp_path, capsys):
     assert "ran code" not in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_each_image_dataset_names_the_augmentations_that_keep_its_labels(make_cfg, tmp_path):
     """A mirrored digit can be another digit (2 / 5, 6 / 9 written loosely): no flip for digits and MNIST;
     CIFAR-10's photos keep their class when mirrored and shifted (pad-and-crop)."""

@@ -39,6 +39,7 @@ def test_group_norm_is_torchs_group_norm():
     torch.testing.assert_close(ours(x), torchs(x), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overrides", [("model=cnn2d",), ("model=cnn2d", "regularizer=dropout"),
                                        ("model=resnet", "regularizer=dropout"),
                                        ("model=cnn2d", "regularizer=augment")])
@@ -82,6 +83,7 @@ def test_a_mismatched_pair_is_one_line_and_exit_2_from_the_cli(tmp_path):
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
+@pytest.mark.slow
 def test_augment_runs_its_image_ops_on_digits(make_cfg):
     experiment, data, _ = train(make_cfg, [0], *DIGITS, "model=cnn2d", "regularizer=augment")
     hook = next(h for h in experiment.regularizers if isinstance(h, Augment))

@@ -22,6 +22,7 @@ def metrics(directory: Path) -> dict:
     return json.loads((directory / "metrics.json").read_text())
 
 
+@pytest.mark.slow
 def test_rerun_skips_a_completed_job_and_force_retrains(make_cfg, tmp_path):
     job = tmp_path / "job"
     first = execute(make_cfg("trainer.epochs=1"), job, [], multirun=True)
@@ -34,6 +35,7 @@ def test_rerun_skips_a_completed_job_and_force_retrains(make_cfg, tmp_path):
     assert metrics(job)["runs"] == first["runs"]  # the same numbers: training is deterministic
 
 
+@pytest.mark.slow
 def test_a_skipped_job_follows_the_new_baseline_without_retraining(make_cfg, tmp_path):
     first = execute(make_cfg("trainer.epochs=1", "trainer.batch_size=50"), tmp_path, [], multirun=True)
     assert first["baseline_hash"] == first["config_hash"]
@@ -63,6 +65,7 @@ def test_a_job_that_failed_on_its_config_is_rerun_in_its_own_dir(make_cfg, tmp_p
     assert jobs.result_dir(tmp_path, failed["config_hash"], [0, 1], "x") == tmp_path
 
 
+@pytest.mark.slow
 def test_a_dir_holding_another_result_is_never_overwritten(make_cfg, tmp_path):
     execute(make_cfg("trainer.epochs=1"), tmp_path / "run", [], multirun=False)
     before = (tmp_path / "run" / "metrics.json").read_bytes()
@@ -292,6 +295,7 @@ def crash(*args, **kwargs):
     raise RuntimeError("training broke")
 
 
+@pytest.mark.slow
 def test_a_failed_forced_rerun_keeps_the_results_and_their_tuned_row(make_cfg, tmp_path, monkeypatch):
     import regbench.app
 
@@ -307,6 +311,7 @@ def test_a_failed_forced_rerun_keeps_the_results_and_their_tuned_row(make_cfg, t
     assert tuned["status"] == "completed" and tuned["runs"] == json.loads(before[-1])["runs"]
 
 
+@pytest.mark.slow
 def test_a_grid_rerun_that_fails_withdraws_its_tuned_result(make_cfg, tmp_path, monkeypatch):
     import regbench.app
 

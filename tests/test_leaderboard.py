@@ -461,6 +461,7 @@ def sweep_config(sweep: Path):
     return OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}})
 
 
+@pytest.mark.slow
 def test_callback_builds_into_the_sweep_dir_it_remembered(tmp_path):
     sweep = tmp_path / "sweep"
     write_job(sweep, "0", DEFAULT, {0: (1.0, 0.60)})

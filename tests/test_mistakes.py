@@ -31,6 +31,7 @@ def refused(done, message: str) -> None:
     assert "Traceback" not in done.stdout + done.stderr and "not in struct" not in done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", TYPOS, ids=[" ".join(c[0]) for c in TYPOS])
 def test_a_typo_says_what_was_meant_and_leaves_no_dir(tmp_path, args, message):
     done = run_cli(*args, "+suite=smoke", cwd=tmp_path)
@@ -38,6 +39,7 @@ def test_a_typo_says_what_was_meant_and_leaves_no_dir(tmp_path, args, message):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_mistake_found_in_the_job_leaves_no_dir(tmp_path):
     """Hydra makes the run dir before the job checks its config: the job removes it again."""
     (tmp_path / "text.npz").write_text("x,y\n1,0\n")
@@ -47,6 +49,7 @@ def test_a_mistake_found_in_the_job_leaves_no_dir(tmp_path):
         assert [p.name for p in tmp_path.iterdir()] == ["text.npz"], args
 
 
+@pytest.mark.slow
 def test_a_mistake_never_removes_a_dir_that_was_there(tmp_path):
     """A run dir given on the command line that exists (empty here) stays (with the .hydra/ and log of the
     refused run in it), and so does the parent of a new one."""
@@ -59,6 +62,7 @@ def test_a_mistake_never_removes_a_dir_that_was_there(tmp_path):
     assert not (run_dir / "metrics.json").exists()
 
 
+@pytest.mark.slow
 def test_version_names_regbench_torch_and_hydra(tmp_path):
     done = run_cli("--version", cwd=tmp_path)
     assert done.returncode == 0 and done.stderr == ""

@@ -139,6 +139,7 @@ def multirun_cfg(*overrides: str):
         GlobalHydra.instance().clear()
 
 
+@pytest.mark.slow
 def test_sweep_total_expands_the_sweepers_overrides():
     assert sweep_total(multirun_cfg("regularizer=none,l2", "trainer.epochs=1,2,3", "seed=4")) == 6
     assert sweep_total(multirun_cfg("regularizer=none,l2", "regularizer=l1")) == 1  # the later wins
@@ -159,6 +160,7 @@ def test_epoch_file_is_throttled_ends_on_the_last_epoch_and_is_removed(tmp_path)
     assert not (tmp_path / PROGRESS_FILE).exists()
 
 
+@pytest.mark.slow
 def test_watcher_draws_from_disk_and_leaves_no_thread(sweep):
     stream = io.StringIO()
     progress.start_watcher(sweep, total=6, mode=True, stream=stream)

@@ -75,6 +75,7 @@ def test_shallow_forward_shape():
     assert sum(p.numel() for p in model.parameters()) == 7 + 7 + 7 + 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["shallow", "mlp"])
 def test_member_in_population_equals_seed_alone_on_toy1d(make_cfg, model):
     overrides = ("dataset=toy1d", f"model={model}", "dataset.n_train=15")
@@ -86,6 +87,7 @@ def test_member_in_population_equals_seed_alone_on_toy1d(make_cfg, model):
     assert not torch.equal(together.final["test_loss"][0:1], alone.final["test_loss"])
 
 
+@pytest.mark.slow
 def test_ensemble_of_regression_members_averages_their_predictions(make_cfg):
     experiment, data, result = train_with(make_cfg, [0], "dataset=toy1d", "model=shallow", "regularizer=ensemble")
     assert result.members > 1 and "test_acc" not in result.final
@@ -139,6 +141,7 @@ def test_a_single_not_applicable_run_says_why_and_exits_0(tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "not_applicable"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("technique, reason", [
     ("label_smoothing", "regression task"), ("augment", "no ops for tabular data"),
     ("transfer", "dataset=mnist1d only, not toy1d"), ("ssl_masked", "toy1d has tabular features"),

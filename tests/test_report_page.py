@@ -95,6 +95,7 @@ def sweep(tmp_path):
     return root
 
 
+@pytest.mark.slow
 def test_every_picture_is_drawn_from_the_result_files(sweep):
     found = collect([sweep])
     pictures = draw_all(summarize(found.runs), found.runs, sweep / "report")
@@ -124,6 +125,7 @@ def test_fitted_functions_keep_only_the_rows_seeds(sweep):
     np.testing.assert_allclose(fit["mean"], fit["y_test"])  # seed 0's fit is the true function
 
 
+@pytest.mark.slow
 def test_the_report_embeds_and_links_every_picture(sweep):
     written = build_report([sweep])
     md = (sweep / "report.md").read_text()
@@ -137,6 +139,7 @@ def test_the_report_embeds_and_links_every_picture(sweep):
     assert "src='report/" not in page  # self-contained: nothing to fetch beside it
 
 
+@pytest.mark.slow
 def test_failed_and_not_applicable_jobs_are_listed_on_the_page(sweep):
     (sweep / "broken").mkdir()
     (sweep / "broken" / "metrics.json").write_text(json.dumps(
@@ -187,6 +190,7 @@ def test_leaderboard_report_flag_rebuilds_the_page(sweep):
     assert "report in " in done.stdout and "report.html" in done.stdout
 
 
+@pytest.mark.slow
 def test_the_end_of_sweep_callback_builds_the_page(sweep):
     from omegaconf import OmegaConf
     from regbench.report.cli import LeaderboardCallback
@@ -216,6 +220,7 @@ def test_a_report_that_cannot_be_built_is_one_line_and_never_raises(sweep, capsy
     assert (sweep / "leaderboard.md").exists()  # the leaderboard itself is still written
 
 
+@pytest.mark.slow
 def test_the_page_says_which_rows_pool_runs_of_several_versions(sweep):
     job = classification_job(sweep, "l2_later", "b" * 16, "l2", {3: 0.95}, baseline_hash="a" * 16)
     record = json.loads((job / "metrics.json").read_text())

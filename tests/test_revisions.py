@@ -166,6 +166,7 @@ def stored_file() -> dict:
     return json.loads(REFERENCE.read_text()) if REFERENCE.exists() else {"components": {}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("component", list(components()))
 def test_numbers_move_only_with_a_revision(make_cfg, component):
     experiment, now = reference_run(make_cfg, components()[component])

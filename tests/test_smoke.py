@@ -32,6 +32,7 @@ def stage_size(experiment: Experiment, hook: PretrainedBody) -> int:
     return len(stage_data.x_train) * hook.pretrain_epochs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run", list(SMALL_RUNS))
 @pytest.mark.parametrize("technique", TECHNIQUES)
 def test_the_smoke_sizes_keep_every_technique_and_its_pretraining_small(make_cfg, run, technique):
@@ -54,6 +55,7 @@ def test_the_smoke_sizes_leave_full_runs_alone(make_cfg):
         == (50, 16000)
 
 
+@pytest.mark.slow
 def test_the_small_tuned_run_shows_a_tuned_technique_on_all_seeds_and_on_its_reporting_seeds(tmp_path):
     """The README's small tuned run, with the sweep cut to `none` and `l2`: its main table shows l2 at its
     default on all 6 seeds and the value chosen on seeds 0-2 reported on seeds 3-5."""

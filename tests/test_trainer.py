@@ -19,6 +19,7 @@ def train(make_cfg, seeds, *overrides):
     return train_with(make_cfg, seeds, *overrides)[2]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overrides", [(), ("regularizer=l2",), ("model=cnn1d",),
                                        ("trainer.optimizer=adam", "trainer.lr=0.001"),
                                        ("model.activation=tanh", "regularizer=dropout")])
@@ -131,6 +132,7 @@ def test_momentum_is_an_sgd_setting():
             TrainerSettings(optimizer=optimizer, momentum=0.9)
 
 
+@pytest.mark.slow
 def test_momentum_with_adam_is_a_config_error(make_cfg):
     with pytest.raises(ConfigError, match="trainer.momentum.*optimizer=sgd only"):
         Experiment.from_config(make_cfg("trainer.optimizer=adam", "trainer.momentum=0.5"))
@@ -191,6 +193,7 @@ def test_full_batch_gradient_descent_takes_one_step_an_epoch(make_cfg):
     assert torch.isfinite(result.final["train_loss"]).all()
 
 
+@pytest.mark.slow
 def test_a_cut_epoch_runs_the_first_batches_of_its_order(make_cfg):
     short, _ = train_counting(make_cfg, "trainer.batch_size=150", "trainer.steps=6")
     _, longer = train_counting(make_cfg, "trainer.batch_size=150", "trainer.steps=8")
@@ -198,6 +201,7 @@ def test_a_cut_epoch_runs_the_first_batches_of_its_order(make_cfg):
         assert torch.equal(short.params[name], value), name
 
 
+@pytest.mark.slow
 def test_eval_every_and_curve_every_thin_the_measurements_but_not_the_training(make_cfg):
     every = train(make_cfg, [0], "trainer.epochs=5", "trainer.curve_every=1")
     thinned = train(make_cfg, [0], "trainer.epochs=5", "trainer.eval_every=2", "trainer.curve_every=3")

@@ -54,6 +54,7 @@ def train(make_cfg, extra_hooks, *overrides):
                             [*experiment.regularizers, *extra_hooks], experiment.seeds, CPU)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("eval_every", [1, 2])   # 2: epoch 3's blow-up is seen in its steps, not an evaluation
 def test_a_member_that_blows_up_is_flagged_from_its_epoch_and_the_others_are_untouched(make_cfg, eval_every):
     poisoned = train(make_cfg, [Poison(member=1, start=3)], f"trainer.eval_every={eval_every}")

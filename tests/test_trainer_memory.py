@@ -40,6 +40,7 @@ def test_ordinary_populations_fit_a_small_machine(make_cfg):
     assert needed < 6 * GIB   # 500 default MLPs must pass on a 24 GiB machine with room to spare
 
 
+@pytest.mark.slow
 def test_a_million_replicates_fail_before_building_with_one_line(make_cfg):
     experiment = Experiment.from_config(make_cfg())
     with pytest.raises(ConfigError, match=f"^{TOO_MANY}$"):

@@ -65,6 +65,7 @@ def tuned_job(make_cfg, tmp_path):
     return execute(make_cfg(*overrides), tmp_path, overrides, multirun=True), make_cfg(*overrides)
 
 
+@pytest.mark.slow
 def test_a_grid_job_with_selection_writes_the_chosen_value_on_the_other_seeds(tuned_job):
     record, cfg = tuned_job
     tuned = record["tuned"]
@@ -93,6 +94,7 @@ def _point_cfg(cfg, value):
     return point
 
 
+@pytest.mark.slow
 def test_test_metrics_never_reach_the_choice(tuned_job):
     record, _ = tuned_job
     grid = {"regularizer.l2.strength": [1e-4, 1e-3, 0.3]}
@@ -118,6 +120,7 @@ def test_test_metrics_never_reach_the_choice(tuned_job):
     assert moved != chosen and tuning.tuned_record(record, scrambled, grid, 2, "")["tuned"]["chosen"] == moved
 
 
+@pytest.mark.slow
 def test_selection_must_leave_seeds_to_report_on(make_cfg):
     with pytest.raises(ConfigError, match=r"selection_seeds=2 leaves no seed to report .* replicates=2"):
         Experiment.from_config(make_cfg("regularizer=l2", "regularizer.l2.strength=[1e-4,1e-3]", "selection_seeds=2"))
@@ -126,6 +129,7 @@ def test_selection_must_leave_seeds_to_report_on(make_cfg):
     assert Experiment.from_config(make_cfg("selection_seeds=1")).selection_seeds == 1  # no grid: nothing to choose
 
 
+@pytest.mark.slow
 def test_the_leaderboard_shows_a_tuned_grid_as_its_default_and_tuned_rows(tuned_job, tmp_path):
     found = collect([tmp_path])
     board = summarize(found.runs)
@@ -203,6 +207,7 @@ def test_tuned_ranks_compare_every_technique_on_the_same_footing():
     assert table.loc["b"].tuned_delta_mean == pytest.approx(0.20)
 
 
+@pytest.mark.slow
 def test_the_tuned_suite_grids_hold_each_default_and_cover_every_technique(make_cfg):
     cfg = make_cfg("+suite=tuned", hydra=True, smoke=False)
     swept = cfg.hydra.sweeper.params.regularizer.split(",")
@@ -240,6 +245,7 @@ def test_the_tuned_suite_runs_end_to_end(tmp_path):
     assert all(len(line) <= 80 for line in result.stdout.splitlines() if "│" in line)
 
 
+@pytest.mark.slow
 def test_the_report_page_carries_the_tuned_comparison(tuned_job, tmp_path):
     from regbench.report.page import build_report
 

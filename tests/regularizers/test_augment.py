@@ -154,6 +154,7 @@ def test_members_draw_differently_and_each_reproduces_from_its_seed():
         assert not torch.allclose(population[p, 0], population[p, 1])
 
 
+@pytest.mark.slow
 def test_augment_end_to_end_zero_strength_is_the_baseline_and_composes_with_l2(make_cfg):
     none = end_to_end(make_cfg, "regularizer=none")
     zero = end_to_end(make_cfg, "regularizer=augment", *(f"regularizer.augment.{k}={v}" for k, v in ZERO.items()))

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from regbench.regularizers.bagging import Bagging
@@ -31,6 +32,7 @@ def test_resamples_depend_only_on_the_member():
     assert torch.equal(together.index[3:], alone.index)
 
 
+@pytest.mark.slow
 def test_members_train_on_their_resamples(make_cfg):
     """Bagging and a plain ensemble share inits, data orders and draws: only the bootstrap differs."""
     *_, bagged = train(make_cfg, [0], "regularizer=bagging", "regularizer.bagging.members=2")
@@ -40,6 +42,7 @@ def test_members_train_on_their_resamples(make_cfg):
     assert not torch.equal(bagged.member_final["train_loss"], plain.member_final["train_loss"])
 
 
+@pytest.mark.slow
 def test_bagging_end_to_end(make_cfg):
     record = end_to_end(make_cfg, "regularizer=bagging", "regularizer.bagging.members=2")
     plain = end_to_end(make_cfg, "regularizer=ensemble", "regularizer.ensemble.members=2")

@@ -71,6 +71,7 @@ def test_masks_reach_every_hidden_layer_under_vmapped_functional_call(spec, hidd
     torch.testing.assert_close(eval_out, forward(params, x))
 
 
+@pytest.mark.slow
 def test_dropout_end_to_end(make_cfg):
     none = end_to_end(make_cfg, "regularizer=none")
     heavy = end_to_end(make_cfg, "regularizer=[l2,dropout]", "regularizer.l2.strength=0",

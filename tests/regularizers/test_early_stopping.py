@@ -82,6 +82,7 @@ def test_settings_are_validated():
         EarlyStopping(min_delta=-1.0)
 
 
+@pytest.mark.slow
 def test_population_members_stop_at_their_own_epochs_with_their_best_weights(make_cfg):
     cfg = make_cfg("regularizer=early_stopping", "regularizer.early_stopping.patience=2",
                    "trainer.epochs=20", "trainer.curve_every=1", "replicates=3")
@@ -99,6 +100,7 @@ def test_population_members_stop_at_their_own_epochs_with_their_best_weights(mak
         torch.testing.assert_close(result.final["val_loss"][m], curve[best], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("eval_every, patience", [(2, 3), (3, 2)])
 def test_with_sparse_validation_a_member_stops_at_the_first_validation_patience_epochs_after_its_best(
         make_cfg, eval_every, patience):

@@ -24,6 +24,7 @@ def test_ensemble_prediction_is_the_mean_of_members_probabilities(make_cfg):
     torch.testing.assert_close(result.member_final["test_ece"], member_ece)
 
 
+@pytest.mark.slow
 def test_member_zero_of_an_ensemble_is_the_plain_model(make_cfg):
     _, _, ens = train(make_cfg, [4], "regularizer=ensemble", "regularizer.ensemble.members=2")
     _, _, alone = train(make_cfg, [4])

@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch.func import functional_call, vmap
 
@@ -42,6 +43,7 @@ def test_penalty_gradient_matches_finite_differences():
         assert abs(numeric - analytic[index].item()) < 1e-6 * max(1.0, abs(numeric))
 
 
+@pytest.mark.slow
 def test_grad_penalty_end_to_end(make_cfg):
     record = end_to_end(make_cfg, "regularizer=grad_penalty", "trainer.batch_size=null")
     none = end_to_end(make_cfg, "regularizer=none", "trainer.batch_size=null")

@@ -39,6 +39,7 @@ def test_bad_std_names_the_key():
         InputNoise(std=-0.1)
 
 
+@pytest.mark.slow
 def test_input_noise_end_to_end_with_l2(make_cfg):
     none = end_to_end(make_cfg, "regularizer=none")
     noisy = end_to_end(make_cfg, "regularizer=[l2,input_noise]", "regularizer.l2.strength=0",

@@ -28,6 +28,7 @@ def test_bad_strength_names_the_key():
         L1(strength=-1.0)
 
 
+@pytest.mark.slow
 def test_l1_end_to_end_with_l2(make_cfg):
     none = end_to_end(make_cfg, "regularizer=none")
     strong = end_to_end(make_cfg, "regularizer=[l2,l1]", "regularizer.l2.strength=0", "regularizer.l1.strength=0.01")

@@ -18,12 +18,14 @@ def test_penalty_gradient_is_two_strength_w():
     torch.testing.assert_close(w.grad, 0.2 * w.detach())
 
 
+@pytest.mark.slow
 def test_zero_strength_is_the_baseline(make_cfg):
     none = end_to_end(make_cfg, "regularizer=none")
     zero = end_to_end(make_cfg, "regularizer=l2", "regularizer.l2.strength=0")
     assert none["runs"][0]["test_loss"] == pytest.approx(zero["runs"][0]["test_loss"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_l2_end_to_end_shrinks_weights(make_cfg):
     strong = end_to_end(make_cfg, "regularizer=l2", "regularizer.l2.strength=0.1")
     none = end_to_end(make_cfg, "regularizer=none")

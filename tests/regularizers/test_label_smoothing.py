@@ -46,6 +46,7 @@ def test_rejects_smoothing_above_one():
         LabelSmoothing(smoothing=1.5)
 
 
+@pytest.mark.slow
 def test_label_smoothing_end_to_end_with_mixup_and_l2(make_cfg):
     none = end_to_end(make_cfg, "regularizer=none")
     alone = end_to_end(make_cfg, "regularizer=label_smoothing", "regularizer.label_smoothing.smoothing=0.5")

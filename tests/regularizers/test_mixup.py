@@ -62,6 +62,7 @@ def test_member_draws_do_not_depend_on_the_population():
     torch.testing.assert_close(together[1][1:], alone[1])
 
 
+@pytest.mark.slow
 def test_mixup_end_to_end_and_with_l2(make_cfg):
     none, l2 = end_to_end(make_cfg, "regularizer=none"), end_to_end(make_cfg, "regularizer=l2")
     alone = end_to_end(make_cfg, "regularizer=mixup")

@@ -70,6 +70,7 @@ def test_pretraining_data_excludes_test_inputs(make_cfg):
     assert torch.equal(stage.x_val, data.x_val)
 
 
+@pytest.mark.slow
 def test_fine_tune_starts_from_the_pretrained_body_with_a_fresh_head(make_cfg):
     members = [(0, 0), (1, 0)]
     experiment, data, hook, fresh, started = pretrained_start(make_cfg, SMALL, members)
@@ -82,6 +83,7 @@ def test_fine_tune_starts_from_the_pretrained_body_with_a_fresh_head(make_cfg):
     assert_fresh_head_on_pretrained_body(started, fresh, hook.head, alone.params)
 
 
+@pytest.mark.slow
 def test_probe_keeps_the_body_pretrained_even_under_weight_decay(make_cfg):
     assert_body_stays_pretrained(make_cfg, ("regularizer=[ssl_contrastive,weight_decay]", *SMALL[1:],
                                             "regularizer.ssl_contrastive.probe=true",
@@ -116,6 +118,7 @@ def test_views_use_the_listed_ops_at_the_techniques_strengths(make_cfg):
     assert torch.equal(flat.batch(x, torch.zeros(1, 400, dtype=torch.int64))[0], torch.zeros(1, 800, 40))
 
 
+@pytest.mark.slow
 def test_projection_head_is_pretrained_then_dropped_for_the_fine_tune(make_cfg):
     members = [(0, 0)]
     overrides = (*SMALL, "regularizer.ssl_contrastive.projection_hidden=16")
@@ -137,6 +140,7 @@ def test_projection_head_is_pretrained_then_dropped_for_the_fine_tune(make_cfg):
     assert without.regularizers[0].stage_spec(without.model) is without.model
 
 
+@pytest.mark.slow
 def test_view_ops_of_another_modality_do_not_apply(make_cfg):
     (hook,) = Experiment.from_config(make_cfg(*SMALL, "regularizer.ssl_contrastive.view_ops=[flip]")).regularizers
     data = Experiment.from_config(make_cfg(*SMALL)).dataset.load()
@@ -144,6 +148,7 @@ def test_view_ops_of_another_modality_do_not_apply(make_cfg):
         hook.bind(Streams([0], CPU), data)
 
 
+@pytest.mark.slow
 def test_ssl_contrastive_end_to_end(make_cfg):
     record = end_to_end(make_cfg, *SMALL)
     none = end_to_end(make_cfg, "regularizer=none")
@@ -152,6 +157,7 @@ def test_ssl_contrastive_end_to_end(make_cfg):
     assert record["runs"][0]["test_loss"] != pytest.approx(none["runs"][0]["test_loss"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_ssl_contrastive_composes_with_l2(make_cfg):
     record = end_to_end(make_cfg, "regularizer=[l2,ssl_contrastive]", *SMALL[1:])
     l2 = end_to_end(make_cfg, "regularizer=l2")

@@ -62,6 +62,7 @@ def test_pretraining_data_excludes_test_inputs(make_cfg):
     assert not pool & {tuple(row) for row in data.x_test.tolist()}
 
 
+@pytest.mark.slow
 def test_fine_tune_starts_from_the_pretrained_body_with_a_fresh_head(make_cfg):
     members = [(0, 0), (1, 0)]
     experiment, data, hook, fresh, started = pretrained_start(make_cfg, SMALL, members)
@@ -80,6 +81,7 @@ def test_bad_knobs_are_refused(make_cfg, knob):
         Experiment.from_config(make_cfg(*SMALL, f"regularizer.ssl_masked.{knob}"))
 
 
+@pytest.mark.slow
 def test_ssl_masked_end_to_end(make_cfg):
     record = end_to_end(make_cfg, *SMALL, "regularizer.ssl_masked.span=4")
     none = end_to_end(make_cfg, "regularizer=none")
@@ -88,6 +90,7 @@ def test_ssl_masked_end_to_end(make_cfg):
     assert record["runs"][0]["test_loss"] != pytest.approx(none["runs"][0]["test_loss"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_ssl_masked_composes_with_l2(make_cfg):
     record = end_to_end(make_cfg, "regularizer=[l2,ssl_masked]", "regularizer.ssl_masked.pretrain_epochs=1")
     l2 = end_to_end(make_cfg, "regularizer=l2")
@@ -95,6 +98,7 @@ def test_ssl_masked_composes_with_l2(make_cfg):
     assert record["runs"][0]["test_loss"] != pytest.approx(l2["runs"][0]["test_loss"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_extra_unlabelled_pool_is_a_fresh_draw_without_test_inputs(make_cfg):
     experiment = Experiment.from_config(make_cfg(*SMALL, "regularizer.ssl_masked.extra_unlabelled=300"))
     data = experiment.dataset.load()

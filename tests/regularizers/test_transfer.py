@@ -19,6 +19,7 @@ from tests.regularizers.helpers import (CPU, assert_body_stays_pretrained, asser
 SMALL = ("regularizer=transfer", "regularizer.transfer.source_samples=600", "regularizer.transfer.pretrain_epochs=1")
 
 
+@pytest.mark.slow
 def test_fine_tune_starts_from_the_pretrained_body_with_a_fresh_head(make_cfg):
     members = [(0, 0), (1, 0)]
     experiment, data, hook, fresh, started = pretrained_start(make_cfg, SMALL, members)
@@ -29,6 +30,7 @@ def test_fine_tune_starts_from_the_pretrained_body_with_a_fresh_head(make_cfg):
     assert_fresh_head_on_pretrained_body(started, fresh, hook.head, alone.params)
 
 
+@pytest.mark.slow
 def test_source_keeps_only_its_classes_renumbered(make_cfg):
     data_dir = make_cfg().dataset.data_dir
     every = source_task(data_dir, 1, 600)
@@ -40,6 +42,7 @@ def test_source_keeps_only_its_classes_renumbered(make_cfg):
     assert len(subset.y_train) == int(torch.isin(every.y_train, torch.tensor([7, 2, 5])).sum())
 
 
+@pytest.mark.slow
 def test_default_source_is_another_distribution(make_cfg):
     """The default source differs from the target in its generator arguments (so in its cache file), not only
     in its seed; the draw with the target's arguments is another file and other data."""
@@ -105,6 +108,7 @@ def test_transfer_refuses_the_targets_own_draw(make_cfg):
         experiment.regularizers[0].bind(Streams([0], CPU), experiment.dataset.load())
 
 
+@pytest.mark.slow
 def test_transfer_end_to_end(make_cfg):
     record = end_to_end(make_cfg, *SMALL)
     none = end_to_end(make_cfg, "regularizer=none")

@@ -49,6 +49,7 @@ def test_bad_decay_names_the_key():
         WeightDecay(decay=-0.1)
 
 
+@pytest.mark.slow
 def test_weight_decay_end_to_end_with_adamw_and_l2(make_cfg):
     plain = end_to_end(make_cfg, "regularizer=none", "trainer.optimizer=adamw", "trainer.lr=0.01")
     strong = end_to_end(make_cfg, "regularizer=[l2,weight_decay]", "regularizer.l2.strength=0",

@@ -71,6 +71,7 @@ def test_one_step_updates_clean_weights_with_the_gradient_at_the_perturbed_point
         assert (result.params[weight] - wrong.detach()).abs().max() > 1e-2
 
 
+@pytest.mark.slow
 def test_weight_noise_end_to_end_and_with_l2(make_cfg):
     noisy = end_to_end(make_cfg, "regularizer=weight_noise", "regularizer.weight_noise.std=0.05")
     both = end_to_end(make_cfg, "regularizer=[l2,weight_noise]")
