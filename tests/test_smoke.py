@@ -63,8 +63,9 @@ def test_the_small_tuned_run_shows_a_tuned_technique_on_all_seeds_and_on_its_rep
     done = run_cli("+suite=tuned", "subset=smoke", 'hydra.sweeper.params.regularizer="none,l2"',
                    f"hydra.sweep.dir={sweep}", cwd=tmp_path, env={"COLUMNS": "80"})
     assert done.returncode == 0, done.stderr[-2000:]
-    record = json.loads(next(sweep.glob("l2-*/metrics.json")).read_text())
-    assert {run["epochs"] for run in record["runs"]} == {3}
+    (tuned_record,) = sweep.glob("l2-*/l2-tuned-*/metrics.json")   # beside the grid values' own dirs
+    record = json.loads(tuned_record.read_text())
+    assert [run["seed"] for run in record["runs"]] == [3, 4, 5] and {run["epochs"] for run in record["runs"]} == {3}
     board = pd.read_csv(sweep / "leaderboard.csv")
     shown = board[board.shown & (board.technique == "l2")]
     default, tuned = shown[shown.tuned_grid.isna()], shown[shown.tuned_grid.notna()]
