@@ -400,7 +400,7 @@ def remove_unused_dir(directory: Path, *own_files: str) -> None:
                 parent.rmdir()
 
 
-# Exit codes of `regbench` (README): 0 every job completed (or was already complete, or its technique
+# Exit codes of `regbench` (docs/usage.md#exit-codes): 0 every job completed (or was already complete, or its technique
 # does not apply to the data: status not_applicable); 1 some job failed,
 # diverged or was interrupted, or a sweep has nothing to show (the leaderboard is written first);
 # 2 a config mistake; 130 Ctrl-C.

@@ -287,7 +287,7 @@ def regression_row(run_dir: Path, done) -> dict:
     return record
 
 
-# A squared-error loss needs a smaller rate than the MNIST-1D default 0.05 (README, Your own data)
+# A squared-error loss needs a smaller rate than the MNIST-1D default 0.05 (docs/plugins.md, Your own data)
 REGRESSION_TRAINER = ("trainer.lr=0.01", "trainer.epochs=10")
 
 

@@ -23,7 +23,7 @@ class Linear(nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.weight.dim() == 3:
             # computed as (W x^T)^T: the result is feature-major in memory, so the next layer's x^T and
-            # the weight gradient g^T x are contiguous; 1.0-2.4x faster than x W^T (README "Benchmark")
+            # the weight gradient g^T x are contiguous; 1.0-2.4x faster than x W^T (docs/benchmark.md)
             return torch.baddbmm(self.bias.unsqueeze(-1), self.weight, x.mT).mT
         return super().forward(x)
 

@@ -6,7 +6,7 @@ the stacked weights where the network allows it (`runs_population`: fully connec
 the stacked tensors updates each member exactly as its own optimizer would; a member trained in a
 population matches the same seed trained alone up to float rounding. P = 1 is the same code path.
 
-What costs time besides the arithmetic, and what keeps it small (numbers: README "Benchmark"):
+What costs time besides the arithmetic, and what keeps it small (numbers: docs/benchmark.md):
 evaluation measures only the validation split every `eval_every` epochs (early stopping, best epoch)
 and all three splits every `curve_every` epochs (curves.csv), at the end and at the epoch a replicate
 stops (early stopping, divergence: its curve ends where it stopped), in tiles of members x rows
