@@ -12,8 +12,12 @@ Measured side by side in one run, on MNIST-1D with the default MLP (40-100-100-1
   for M = 16 and 64 models;
 - grid: a grid of l2 strengths x seeds as one job (every value in the population) against the same
   grid as separate jobs, one after another (the basic launcher) and in parallel (joblib, one thread
-  each): whole sweeps (`-m`), leaderboard and report included.
-Usage: python -m regbench.bench [--epochs 50] [--sizes 1 4 16 64] [--device cpu] [--threads 2] [--json out.json]
+  each): whole sweeps (`-m`), leaderboard and report included;
+- threads: whole CLI processes of the main job (MNIST-1D MLP, replicates=3) and of a heavier one (a
+  ResNet on digits) with the default `threads: null` against threads=1 and threads=all (every core), on
+  an idle machine and, with `--busy N`, beside N processes that keep a core busy each (a spin loop).
+Usage: python -m regbench.bench [--epochs 50] [--sizes 1 4 16 64] [--device cpu] [--threads 2] [--busy 1]
+       [--json out.json]      (make bench ARGS="--busy 1")
 """
 from __future__ import annotations
 
@@ -26,7 +30,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -38,6 +44,15 @@ CUDA_SIZES = CPU_SIZES + [256, 1024]
 PROCESS_MODELS = [16, 64]
 GRID_VALUES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]   # l2 strengths: the tuned suite's grid
 GRID_SEEDS = 3
+# (name, overrides, epochs as a fraction of --epochs) of the jobs the threads table times
+THREAD_JOBS = [("MNIST-1D MLP, replicates=3", ["replicates=3"], 1.0),
+               ("digits ResNet, replicates=3", ["dataset=digits", "model=resnet", "replicates=3"], 0.2)]
+# a busy process: a Python spin loop that also ends when the benchmark that started it is gone (kill -9)
+SPIN = ("import os, sys\n"
+        "parent = int(sys.argv[1])\n"
+        "while os.getppid() == parent:\n"
+        "    for _ in range(100_000):\n"
+        "        pass\n")
 
 
 def data_dir() -> str:
@@ -281,6 +296,62 @@ def grid_rows(epochs: int, device: torch.device, values: list[float], seeds: int
     return rows
 
 
+@contextmanager
+def busy_processes(count: int) -> Iterator[list[subprocess.Popen]]:
+    """`count` processes that keep a core busy each while the block runs; stopped when it ends, on an
+    error or Ctrl-C too (and each stops by itself once this process is gone)."""
+    spinners: list[subprocess.Popen] = []
+    try:
+        for _ in range(count):
+            spinners.append(subprocess.Popen([sys.executable, "-S", "-c", SPIN, str(os.getpid())],
+                                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL))
+        time.sleep(0.2 * bool(count))  # let the scheduler see them before the timed process starts
+        yield spinners
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+        for spinner in spinners:
+            spinner.wait()
+
+
+def thread_rows(epochs: int, busy: int, repeats: int, jobs: list[tuple[str, list[str], float]] = THREAD_JOBS,
+                ) -> list[dict]:
+    """Whole CLI processes of each of `jobs` with the default `threads: null`, threads=1 and threads=all
+    (every core), idle and (busy > 0) beside `busy` busy processes; best of `repeats`, taken in turns so
+    that every setting sees the same machine. Each row has the process's wall time, its training time
+    (metrics.json wall_seconds) and the threads torch used; `over_best` is its wall time over the best
+    setting's under the same load, `over_all` over threads=all's (the default before threads: null chose)."""
+    from regbench.jobs import cores
+
+    settings = [("default", []), ("threads=1", ["threads=1"]), ("threads=all", [f"threads={cores()}"])]
+    loads = [0, busy] if busy else [0]
+    times: dict[tuple, list[tuple[float, float, int]]] = {}
+    with tempfile.TemporaryDirectory(prefix="regbench-bench-threads-") as scratch:
+        for repeat in range(repeats):
+            for load in loads:
+                with busy_processes(load):
+                    for j, (_, overrides, fraction) in enumerate(jobs):
+                        for k, (setting, extra) in enumerate(settings):
+                            run_dir = Path(scratch, f"{repeat}-{load}-{j}-{k}")
+                            wall, _ = run_process([sys.executable, "-m", "regbench", *overrides, *extra,
+                                                   f"trainer.epochs={max(1, round(epochs * fraction))}",
+                                                   "device=cpu", "progress=false", f"hydra.run.dir={run_dir}"])
+                            record = json.loads((run_dir / "metrics.json").read_text())
+                            times.setdefault((load, j, setting), []).append(
+                                (wall, record["wall_seconds"], record["threads"]))
+    rows = []
+    for load in loads:
+        for j, (name, _, fraction) in enumerate(jobs):
+            cells = {setting: min(times[load, j, setting]) for setting, _ in settings}
+            best = min(wall for wall, _, _ in cells.values())
+            for setting, (wall, train, threads) in cells.items():
+                rows.append({"job": name, "epochs": max(1, round(epochs * fraction)), "busy": load,
+                             "setting": setting, "threads": threads, "wall_seconds": wall,
+                             "train_seconds": train, "over_best": wall / best,
+                             "over_all": wall / cells["threads=all"][0]})
+    return rows
+
+
 def print_tables(result: dict, techniques: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -327,6 +398,17 @@ def print_tables(result: dict, techniques: list[str]) -> None:
             table.add_row(row["name"], str(row["jobs"]), str(row["models"]), f"{row['wall_seconds']:.2f}",
                           f"{row['over_grid']:.1f}×", f"{row['peak_rss_bytes'] / 2 ** 20:.0f}")
         console.print(table)
+    if result.get("threads"):
+        table = Table(title=f"threads: whole processes, the default (threads: null) against threads=1 and "
+                            f"threads=all ({machine['cpu_count']} cores), idle and beside busy processes")
+        for column in ("job", "load", "threads", "used", "wall s", "train s", "÷ best", "÷ all"):
+            table.add_column(column, justify="left" if column in ("job", "load", "threads") else "right")
+        for row in result["threads"]:
+            table.add_row(f"{row['job']}, {row['epochs']} epochs" if row["setting"] == "default" else "",
+                          f"{row['busy']} busy" if row["busy"] else "idle", row["setting"], str(row["threads"]),
+                          f"{row['wall_seconds']:.2f}", f"{row['train_seconds']:.2f}", f"{row['over_best']:.2f}×",
+                          f"{row['over_all']:.2f}×")
+        console.print(table)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -352,6 +434,10 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"l2 strengths of the timed grid (default {GRID_VALUES})")
     parser.add_argument("--grid-seeds", type=int, default=GRID_SEEDS,
                         help=f"seeds of each value in the timed grid (default {GRID_SEEDS})")
+    parser.add_argument("--busy", type=int, default=0,
+                        help="also time the threads table beside this many busy processes (a spin loop each; "
+                             "default 0: idle only)")
+    parser.add_argument("--skip-threads", action="store_true", help="leave out the threads table")
     parser.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     parser.add_argument("--reference-only", action="store_true",
                         help="only train the reference loop, --models times, and print nothing "
@@ -363,6 +449,8 @@ def main(argv: list[str] | None = None) -> None:
     for key in ("epochs", "repeats", "models", "threads", "process_repeats", "grid_seeds"):
         if getattr(args, key) is not None and getattr(args, key) < 1:
             parser.error(f"--{key.replace('_', '-')}={getattr(args, key)} is not allowed: expected an integer >= 1")
+    if args.busy < 0:
+        parser.error(f"--busy={args.busy} is not allowed: expected an integer >= 0 (busy processes)")
     for key in ("sizes", "process_models"):
         if getattr(args, key) is not None and min(getattr(args, key)) < 1:
             parser.error(f"--{key.replace('_', '-')}={getattr(args, key)} is not allowed: expected integers >= 1")
@@ -394,6 +482,8 @@ def main(argv: list[str] | None = None) -> None:
         result["grid"] = [{**row, "values": args.grid_values, "seeds": args.grid_seeds}
                           for row in grid_rows(args.epochs, device, args.grid_values, args.grid_seeds,
                                                args.process_repeats)]
+    if not args.skip_threads:
+        result["threads"] = thread_rows(args.epochs, args.busy, args.process_repeats)
     print_tables(result, args.techniques)
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

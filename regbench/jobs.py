@@ -318,11 +318,12 @@ def cores() -> int:
 
 
 # Training FLOPs per step (matmuls and convolutions of the whole population, forward and backward) that
-# one more torch thread needs before it pays. Below it the threads cost more than they save: they wait on
-# each other at every op, and when another process takes a core they wait a scheduler slice each time
-# (MNIST-1D MLP, replicates=3: 27 MFLOP a step; 2 threads 1.2x slower than 1 idle, 2.5-12x beside one busy
-# process). Measured with `python -m regbench.bench --busy 1` (the threads table): see auto_threads.
-STEP_FLOPS_PER_THREAD = 2e9
+# each torch thread needs before it pays: where 2 threads break even with 1 on an idle machine (2 cores,
+# torch 2.13 CPU, in-process training time, 2 threads over 1: MNIST-1D MLP replicates=3 25 MFLOP a step
+# 0.99x, cnn1d 56 MFLOP 0.82x, MLP replicates=16 131 MFLOP 0.62x, digits ResNet replicates=3 1.4 GFLOP
+# 0.64x). Beside a busy process every one of them was 3-23x slower on 2 threads: `free_cores` keeps a
+# job off the cores that are taken when it starts. The threads table of `python -m regbench.bench --busy 1`.
+STEP_FLOPS_PER_THREAD = 25e6
 
 
 def job_threads(launcher: Mapping | None, multirun: bool, cpus: int | None = None) -> int | None:

@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -45,7 +49,8 @@ def test_reference_loop_trains():
 
 def test_main_writes_every_row(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    bench.main(["--epochs", "1", "--sizes", "1", "2", "--repeats", "1", "--skip-process", "--skip-grid", "--device", "cpu",
+    bench.main(["--epochs", "1", "--sizes", "1", "2", "--repeats", "1", "--skip-process", "--skip-grid", "--skip-threads",
+                "--device", "cpu",
                 "--threads", "1",
                 "--techniques", "none", "dropout", "--json", str(out)])
     result = json.loads(out.read_text())
@@ -117,3 +122,71 @@ def test_grid_rows_time_one_grid_job_against_a_job_per_value():
     assert "joblib" in rows[2]["name"]
     for row in rows:   # each a real sweep that ran (run_process raises on a failed one)
         assert row["wall_seconds"] > 0 and row["peak_rss_bytes"] > 2 ** 20
+
+
+# ---- the threads table and --busy ----------------------------------------------------------------
+
+def cpu_ticks(pid: int) -> int:
+    """User + system clock ticks process `pid` has run so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_busy_processes_keep_cores_busy_and_are_gone_after():
+    with bench.busy_processes(2) as spinners:
+        pids = [spinner.pid for spinner in spinners]
+        before = [cpu_ticks(pid) for pid in pids]
+        time.sleep(1.0)
+        assert all(spinner.poll() is None for spinner in spinners)
+        assert all(cpu_ticks(pid) > ticks for pid, ticks in zip(pids, before))  # spinning, not sleeping
+    assert all(spinner.returncode is not None for spinner in spinners)   # killed and reaped
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+
+
+def test_busy_processes_stop_on_an_error_in_the_block():
+    with pytest.raises(KeyboardInterrupt):
+        with bench.busy_processes(1) as spinners:
+            raise KeyboardInterrupt   # Ctrl-C while a timed process runs
+    assert spinners[0].returncode is not None and not Path(f"/proc/{spinners[0].pid}").exists()
+
+
+def test_busy_processes_stop_by_themselves_when_the_benchmark_is_killed():
+    """kill -9 of the benchmark leaves no `finally` to run: each spinner sees its parent gone and ends."""
+    code = ("import os, signal\nfrom regbench import bench\n"
+            "with bench.busy_processes(1) as spinners:\n"
+            "    print(spinners[0].pid, flush=True)\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    orphan, state = int(done.stdout), ""
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{orphan}").exists() and time.monotonic() < deadline:
+        state = Path(f"/proc/{orphan}/stat").read_text().rpartition(")")[2].split()[0]
+        if state == "Z":      # ended; a zombie until init reaps it
+            break
+        time.sleep(0.1)
+    assert not Path(f"/proc/{orphan}").exists() or state == "Z"
+
+
+@pytest.mark.slow
+def test_thread_rows_time_the_default_against_one_and_all_threads_idle_and_busy():
+    tiny = [("smoke MLP", ["+suite=smoke"], 1.0)]
+    rows = bench.thread_rows(epochs=1, busy=1, repeats=1, jobs=tiny)
+    assert [(row["busy"], row["setting"]) for row in rows] == \
+        [(load, setting) for load in (0, 1) for setting in ("default", "threads=1", "threads=all")]
+    from regbench.jobs import cores
+    # the threads each process's record says torch used: a tiny job's default is one thread
+    assert [row["threads"] for row in rows] == [1, 1, cores()] * 2
+    for load in (0, 1):
+        cells = [row for row in rows if row["busy"] == load]
+        assert min(row["over_best"] for row in cells) == 1.0
+        assert all(row["wall_seconds"] > row["train_seconds"] > 0 for row in cells)
+        assert cells[2]["over_all"] == 1.0
+        assert cells[0]["over_all"] == pytest.approx(cells[0]["wall_seconds"] / cells[2]["wall_seconds"])
+
+
+def test_busy_needs_a_count_of_zero_or_more(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--busy", "-1"])
+    assert exit_info.value.code == 2
+    assert "--busy=-1 is not allowed: expected an integer >= 0" in capsys.readouterr().err
