@@ -47,6 +47,7 @@ def test_reference_loop_trains():
     assert not torch.equal(before[0].weight, after[0].weight)  # ...moved by training
 
 
+@pytest.mark.slow
 def test_main_writes_every_row(tmp_path, capsys):
     out = tmp_path / "bench.json"
     bench.main(["--epochs", "1", "--sizes", "1", "2", "--repeats", "1", "--skip-process", "--skip-grid", "--skip-threads",
@@ -66,6 +67,7 @@ def test_main_writes_every_row(tmp_path, capsys):
     assert "technique none" in printed and "technique dropout" in printed and "reference loop" in printed
 
 
+@pytest.mark.slow
 def test_process_rows_time_both_processes_and_their_peak_memory(capsys):
     DATASETS["mnist1d"](data_dir=bench.data_dir()).load()  # the reference process reads the cache
     rows = bench.process_rows(epochs=1, device=torch.device("cpu"), models=[2], repeats=1)
@@ -78,6 +80,7 @@ def test_process_rows_time_both_processes_and_their_peak_memory(capsys):
     assert rows[1]["reference_over_this"] == pytest.approx(rows[0]["wall_seconds"] / rows[1]["wall_seconds"])
 
 
+@pytest.mark.slow
 def test_peak_memory_is_the_commands_own_not_the_benchmarks():
     hold = [torch.ones(2 ** 27)]   # this process holds 512 MiB more than the small command ever does
     _, small = bench.run_process([sys.executable, "-S", "-c", "pass"])
@@ -113,6 +116,7 @@ def test_bad_options_exit_with_one_line(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_grid_rows_time_one_grid_job_against_a_job_per_value():
     torch.set_num_threads(1)
     rows = bench.grid_rows(1, torch.device("cpu"), [1e-3, 1e-2], seeds=1, repeats=1)
@@ -132,6 +136,7 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
+@pytest.mark.slow
 def test_busy_processes_keep_cores_busy_and_are_gone_after():
     with bench.busy_processes(2) as spinners:
         pids = [spinner.pid for spinner in spinners]
@@ -150,6 +155,7 @@ def test_busy_processes_stop_on_an_error_in_the_block():
     assert spinners[0].returncode is not None and not Path(f"/proc/{spinners[0].pid}").exists()
 
 
+@pytest.mark.slow
 def test_busy_processes_stop_by_themselves_when_the_benchmark_is_killed():
     """kill -9 of the benchmark leaves no `finally` to run: each spinner sees its parent gone and ends."""
     code = ("import os, signal\nfrom regbench import bench\n"
