@@ -45,6 +45,15 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def no_terminal_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test sees the widths a plain `pytest` process sees: pytest-xdist's workers get COLUMNS and
+    LINES from the controller, which narrowed the leaderboard and progress lines tests read. A test
+    that needs a width sets its own (env={"COLUMNS": "80"})."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
+
+
 @pytest.fixture
 def make_cfg():
     """make_cfg(*overrides) -> the composed config, starting from the smoke preset."""
