@@ -45,8 +45,8 @@ PROCESS_MODELS = [16, 64]
 GRID_VALUES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]   # l2 strengths: the tuned suite's grid
 GRID_SEEDS = 3
 # (name, overrides, epochs as a fraction of --epochs) of the jobs the threads table times
-THREAD_JOBS = [("MNIST-1D MLP, replicates=3", ["replicates=3"], 1.0),
-               ("digits ResNet, replicates=3", ["dataset=digits", "model=resnet", "replicates=3"], 0.2)]
+THREAD_JOBS = [("mnist1d MLP", ["replicates=3"], 1.0),
+               ("digits ResNet", ["dataset=digits", "model=resnet", "replicates=3"], 0.2)]
 # a busy process: a Python spin loop that also ends when the benchmark that started it is gone (kill -9)
 SPIN = ("import os, sys\n"
         "parent = int(sys.argv[1])\n"
@@ -399,15 +399,18 @@ def print_tables(result: dict, techniques: list[str]) -> None:
                           f"{row['over_grid']:.1f}×", f"{row['peak_rss_bytes'] / 2 ** 20:.0f}")
         console.print(table)
     if result.get("threads"):
-        table = Table(title=f"threads: whole processes, the default (threads: null) against threads=1 and "
-                            f"threads=all ({machine['cpu_count']} cores), idle and beside busy processes")
-        for column in ("job", "load", "threads", "used", "wall s", "train s", "÷ best", "÷ all"):
-            table.add_column(column, justify="left" if column in ("job", "load", "threads") else "right")
+        table = Table(title=f"threads: whole processes (replicates=3), the default (threads: null) against "
+                            f"threads=1 and threads=all ({machine['cpu_count']} cores), idle and beside busy "
+                            "processes; ÷ best: within the same load")
+        for column in ("job", "load", "threads=", "used", "wall s", "train s", "÷ best", "÷ all"):
+            table.add_column(column, justify="left" if column in ("job", "load", "threads=") else "right")
+        first_lines = {"default": lambda row: row["job"], "threads=1": lambda row: f"{row['epochs']} epochs"}
         for row in result["threads"]:
-            table.add_row(f"{row['job']}, {row['epochs']} epochs" if row["setting"] == "default" else "",
-                          f"{row['busy']} busy" if row["busy"] else "idle", row["setting"], str(row["threads"]),
-                          f"{row['wall_seconds']:.2f}", f"{row['train_seconds']:.2f}", f"{row['over_best']:.2f}×",
-                          f"{row['over_all']:.2f}×")
+            table.add_row(first_lines.get(row["setting"], lambda _: "")(row),
+                          f"{row['busy']} busy" if row["busy"] else "idle",
+                          {"default": "null"}.get(row["setting"], row["setting"].partition("=")[2]),
+                          str(row["threads"]), f"{row['wall_seconds']:.2f}", f"{row['train_seconds']:.2f}",
+                          f"{row['over_best']:.2f}×", f"{row['over_all']:.2f}×")
         console.print(table)
 
 

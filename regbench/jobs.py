@@ -317,12 +317,12 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-# Training FLOPs per step (matmuls and convolutions of the whole population, forward and backward) that
-# each torch thread needs before it pays: where 2 threads break even with 1 on an idle machine (2 cores,
-# torch 2.13 CPU, in-process training time, 2 threads over 1: MNIST-1D MLP replicates=3 25 MFLOP a step
-# 0.99x, cnn1d 56 MFLOP 0.82x, MLP replicates=16 131 MFLOP 0.62x, digits ResNet replicates=3 1.4 GFLOP
-# 0.64x). Beside a busy process every one of them was 3-23x slower on 2 threads: `free_cores` keeps a
-# job off the cores that are taken when it starts. The threads table of `python -m regbench.bench --busy 1`.
+# Training FLOPs per step (experiment.step_flops: Linear and convolution layers of the whole population,
+# forward and backward) that each torch thread needs before it pays: where 2 threads break even with 1
+# on an idle machine (2 cores, torch 2.13 CPU, in-process training time, 2 threads over 1: MNIST-1D MLP
+# replicates=3, 27 MFLOP a step, 0.99x; cnn1d 57 MFLOP 0.82x; MLP replicates=16 144 MFLOP 0.62x; digits
+# ResNet replicates=3 1.4 GFLOP 0.64x). Beside a busy process each was 3-23x slower on 2 threads than on
+# 1: `free_cores` keeps a job off the cores taken when it starts. See `python -m regbench.bench --busy 1`.
 STEP_FLOPS_PER_THREAD = 25e6
 
 

@@ -100,13 +100,20 @@ def test_free_cores_reads_this_machine():
 
 # ---- the work of a step, and the job's choice -------------------------------------------------
 
-def test_step_flops_counts_the_matmuls_of_a_forward_and_backward_pass(make_cfg):
+def test_step_flops_counts_the_layers_of_a_forward_pass_three_times(make_cfg):
     experiment = Experiment.from_config(make_cfg("replicates=3"))
     data = experiment.dataset.load()
-    forward = 2 * (40 * 100 + 100 * 100 + 100 * 10)     # per example
-    backward = 2 * forward - 2 * 40 * 100                # weight and input gradients, no input gradient of x
-    assert step_flops(experiment.model, data, 100, 3) == (forward + backward) * 100 * 3 == 24_600_000
-    assert step_flops(experiment.model, data, None, 1) == (forward + backward) * len(data.y_train)
+    forward = 2 * (40 * 100 + 100 * 100 + 100 * 10)     # per example: 2 per multiply-add
+    assert step_flops(experiment.model, data, 100, 3) == 3 * forward * 100 * 3 == 27_000_000
+    assert step_flops(experiment.model, data, None, 1) == 3 * forward * len(data.y_train)
+
+
+def test_step_flops_counts_a_convolution_at_every_position(make_cfg):
+    experiment = Experiment.from_config(make_cfg("dataset=digits", "model.channels=[4]"))
+    data = experiment.dataset.load()
+    conv = 2 * 1 * 3 * 3 * 4 * 8 * 8        # 1 -> 4 channels, 3x3 kernel, padding 1, over the 8x8 image
+    head = 2 * 4 * 4 * 4 * 10               # after the 2x2 pool: 4 x 4 x 4 features to 10 classes
+    assert step_flops(experiment.model, data, 1, 1) == 3 * (conv + head)
 
 
 def test_the_mnist1d_mlp_trains_on_one_thread(make_cfg, idle):
