@@ -127,8 +127,8 @@ def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool
     before anything is written. In a multirun every error is recorded as `status: failed` and the
     sweep goes on (a raising job would stop Hydra's end-of-sweep callback, and with it the leaderboard).
     Ctrl-C or SIGTERM records `status: interrupted`; the launcher process then stops the sweep.
-    `launcher` (the job's hydra.launcher node) says how many jobs share the cores: `threads: null`
-    becomes jobs.job_threads's share of them.
+    `launcher` (the job's hydra.launcher node) says how many jobs share the cores: a job with `threads: null`
+    chooses within jobs.job_threads's share of them (an explicit threads=N wins).
     Returns the job's record with `job_dir`; a grid job's has its points' records under `points`.
     """
     job_dir = Path(job_dir)
@@ -136,8 +136,7 @@ def execute(cfg: DictConfig, job_dir: Path, overrides: list[str], multirun: bool
     try:
         check_overrides(overrides)
         experiment = Experiment.from_config(cfg)  # every value checked, the identity computed, once
-        if experiment.threads is None:  # never jobs × threads > cores (an explicit threads=N wins)
-            experiment.threads = jobs.job_threads(launcher, multirun)
+        experiment.cores = jobs.job_threads(launcher, multirun)  # never jobs × threads > cores
         record = job_record(experiment, cfg, overrides)
         # each grid point as the job that would train that value alone: its own identity and labels
         points = [(Experiment.from_config(point_cfg), point_cfg, point_overrides)

@@ -67,15 +67,14 @@ class Experiment(Settings):
     config_hash: str = ""
     baseline_hash: str = ""
     labels: dict = field(default_factory=dict)
-    # the config's `threads` (None: choose, see torch_threads); `threads` itself may then be replaced by
-    # a parallel launcher's share of the cores (app.execute, jobs.job_threads)
-    asked_threads: int | None = None
+    # the cores this job may use: a parallel launcher's share (jobs.job_threads, set by app.execute);
+    # None: every core. `threads: null` chooses within them (torch_threads)
+    cores: int | None = None
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> "Experiment":
         """Validate every group before any training starts; a bad value raises ConfigError."""
         experiment = super().from_config(cfg)
-        experiment.asked_threads = experiment.threads
         experiment.identity = identity.identity_of(experiment)
         experiment.config_hash = identity.digest(experiment.identity)
         experiment.baseline_hash = identity.baseline_hash(cfg)  # checks the `baseline` values too
@@ -113,10 +112,10 @@ class Experiment(Settings):
     def torch_threads(self, data: Data, replicates: int) -> int:
         """The threads torch trains `replicates` (seeds x grid points) with: `threads=N` as asked; for
         `threads: null`, jobs.auto_threads of one training step's work, within the cores this job may use."""
-        if self.asked_threads is not None:
-            return self.asked_threads
+        if self.threads is not None:
+            return self.threads
         members = replicates * max([hook.ensemble_size() for hook in self.regularizers], default=1)
-        return jobs.auto_threads(step_flops(self.model, data, self.trainer.batch_size, members), self.threads)
+        return jobs.auto_threads(step_flops(self.model, data, self.trainer.batch_size, members), self.cores)
 
     def set_knobs(self, points: list[dict[str, Any]]) -> None:
         """Give the hooks the grid knobs' values of `points`: a number for one point, else a `Grid`."""

@@ -128,10 +128,10 @@ def test_a_job_with_enough_work_takes_more_threads_within_its_share(make_cfg, id
     monkeypatch.setattr(jobs, "STEP_FLOPS_PER_THREAD", work / 5)
     assert experiment.torch_threads(data, 3) == 5
     assert experiment.torch_threads(data, 6) == 8           # twice the members, twice the work: all 8 cores
-    experiment.threads = 2                                  # joblib running 4 jobs at once (app.execute)
+    experiment.cores = 2                                    # joblib running 4 jobs at once (app.execute)
     assert experiment.torch_threads(data, 3) == 2
     idle.free = 1
-    experiment.threads = None
+    experiment.cores = None
     assert experiment.torch_threads(data, 3) == 1
 
 
@@ -147,7 +147,7 @@ def test_an_ensemble_counts_its_members(make_cfg, idle, monkeypatch):
 
 def test_an_explicit_thread_count_wins(make_cfg, idle, monkeypatch):
     experiment = Experiment.from_config(make_cfg("threads=3"))
-    experiment.threads = 1  # as app.execute leaves it: an explicit count is never replaced by a share
+    experiment.cores = 1  # a launcher's share never replaces an explicit count
     data = experiment.dataset.load()
     assert experiment.torch_threads(data, 1) == 3
     monkeypatch.setattr(jobs, "STEP_FLOPS_PER_THREAD", 1.0)
