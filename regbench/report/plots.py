@@ -64,6 +64,8 @@ def draw_all(board: pd.DataFrame, runs: pd.DataFrame, out_dir: Path | str) -> li
                                         out_dir / f"curves_{metric}-{slug(dataset, model)}.png", where)
             pictures += draw_functions(plt, rows, runs, out_dir / f"functions-{slug(dataset, model)}.png", where)
             pictures += draw_members(plt, rows, runs, out_dir / f"members-{slug(dataset, model)}.png", where)
+        from regbench.report.lessons import draw_lessons  # its modules import Picture from here
+        pictures += draw_lessons(plt, board, runs, out_dir)
     return pictures
 
 
