@@ -93,6 +93,20 @@ def check_no_test_inputs(key: str, inputs: torch.Tensor, data: Data) -> None:
                           "the test set")
 
 
+def corrupt_labels(y: np.ndarray, fraction: float, num_classes: int, rng: np.random.Generator) -> np.ndarray:
+    """A copy of class labels y (N,) with each label, independently with probability `fraction`, redrawn
+    uniformly from the `num_classes` classes, independent of its input and of its old value (Zhang et al.
+    2017, "partially corrupted labels"; fraction 1: "random labels", every label drawn at random).
+
+    A redrawn label may land on its own class, so about fraction·(K−1)/K of the labels end up wrong
+    (0.9·fraction with 10 classes). Only training labels are ever passed here: validation and test keep theirs.
+    """
+    corrupted = y.copy()
+    redrawn = rng.random(len(y)) < fraction   # (N,) which labels are redrawn
+    corrupted[redrawn] = rng.integers(0, num_classes, int(redrawn.sum()))
+    return corrupted
+
+
 @dataclass
 class SplitSettings:
     """How a dataset's training portion is cut into what a job trains and validates on."""
@@ -137,10 +151,8 @@ class SplitSettings:
                 raise ConfigError(f"dataset.n_train={self.n_train} is out of range: expected an integer "
                                   f"<= {len(train)} (the examples left after the validation split) or null")
             train, unlabelled = train[: self.n_train], train[self.n_train:]
-        y_train = y[train].copy()
-        if task == "classification":
-            noisy = rng.random(len(train)) < self.label_noise
-            y_train[noisy] = rng.integers(0, num_classes, int(noisy.sum()))
+        y_train = corrupt_labels(y[train], self.label_noise, num_classes, rng) if task == "classification" \
+            else y[train].copy()
         target = torch.int64 if task == "classification" else torch.float32
 
         def tensor(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
