@@ -12,6 +12,7 @@ import pytest
 
 from regbench.data.base import SplitSettings, corrupt_labels
 from regbench.experiment import Experiment
+from regbench.identity import labels
 from regbench.report import memorization
 from regbench.report.collect import collect
 from regbench.report.summarize import summarize
@@ -104,6 +105,12 @@ def test_split_noise_reads_and_removes_label_noise_from_a_dataset_label():
     assert memorization.split_noise("mnist1d[n_train=500 label_noise=1.0]") == ("mnist1d[n_train=500]", 1.0)
     assert memorization.split_noise("mnist1d[label_noise=0.4 n_train=500]") == ("mnist1d[n_train=500]", 0.4)
     assert memorization.split_noise("mnist1d") == ("mnist1d", 0.0)
+
+
+def test_the_label_a_job_writes_carries_its_label_noise(make_cfg):
+    for overrides, expected in (((), ("mnist1d[n_train=500]", 0.0)),
+                                (("dataset.label_noise=0.2",), ("mnist1d[n_train=500]", 0.2))):
+        assert memorization.split_noise(labels(make_cfg(*overrides))["dataset"]) == expected
 
 
 def write_job(root, technique: str, noise: float, fit_at: int | None, epochs: int = 6, seeds=(0, 1, 2)):
