@@ -43,7 +43,7 @@ def test_asking_more_training_examples_than_there_are_names_the_key_value_and_ma
 @pytest.mark.slow
 def test_a_dataset_brings_its_trainer_defaults_and_the_command_line_still_wins(make_cfg):
     toy = make_cfg("dataset=toy1d", smoke=False).trainer
-    assert (toy.lr, toy.batch_size, toy.lr_schedule, toy.epochs) == (0.01, None, "none", 3000)
+    assert (toy.optimizer, toy.lr, toy.batch_size, toy.lr_schedule, toy.epochs) == ("adam", 0.02, None, "none", 10000)
     assert make_cfg("dataset=diabetes", smoke=False).trainer.lr == 0.005
     assert make_cfg("dataset=mnist1d", smoke=False).trainer.lr == 0.05           # trainer/default.yaml
     assert make_cfg("dataset=toy1d", "trainer.lr=0.03", smoke=False).trainer.lr == 0.03

@@ -70,9 +70,10 @@ def test_diabetes_is_standardized_with_training_statistics_only():
 
 
 def test_shallow_forward_shape():
-    model = Shallow(hidden=7).build((1,), 1)
+    model = Shallow(hidden=7, first_layer="trained").build((1,), 1)
     assert model(torch.zeros(5, 1)).shape == (5, 1)
     assert sum(p.numel() for p in model.parameters()) == 7 + 7 + 7 + 1
+    assert Shallow(hidden=7).build((1,), 1)(torch.zeros(5, 1)).shape == (5, 1)   # fixed kinks: tests/test_toy.py
 
 
 @pytest.mark.slow

@@ -1,6 +1,8 @@
 """UDL's 1-D regression toy: y = exp(sin(2πx)) + N(0, σ²), a few noisy training points on [0, 1].
 
-Training and validation x are uniform on [0, 1], drawn (with their noise) from `data_seed` alone; the
+Training and validation x are spread over [0, 1] as UDL's notebooks 9.1-9.3 draw them: the i-th of n points
+uniform on [i/n, (i+1)/n), so that with 15 points each of the 14 kinks of the toy's network (model
+shallow) has about one point beside it. Both are drawn (with their noise) from `data_seed` alone; the
 test set is a dense grid on [0, 1] with the true, noiseless function as its targets, so the test loss
 measures how well the fit recovers the function (its floor is 0, not σ²). Validation points are noisy,
 drawn like training points. Inputs are (N, 1) floats (modality tabular); targets (N,) floats.
@@ -22,6 +24,11 @@ def true_function(x: np.ndarray) -> np.ndarray:
     return np.exp(np.sin(2 * math.pi * x))
 
 
+def spread(rng: np.random.Generator, n: int) -> np.ndarray:
+    """(n,) points on [0, 1], the i-th uniform on [i/n, (i+1)/n): no two land far from the rest."""
+    return (np.arange(n) + rng.uniform(0.0, 1.0, n)) / n
+
+
 @dataclass
 class Toy1D:
     n_train: int = 15          # noisy training points
@@ -29,7 +36,8 @@ class Toy1D:
     n_test: int = 200          # points of the evenly spaced test grid on [0, 1]
     noise_std: float = 0.3     # σ of the Gaussian noise on training and validation targets
     data_seed: int = 0         # fixes the training and validation draw for every technique
-    revision: ClassVar[int] = 1  # bump when this code changes what a config computes (regbench.identity)
+    # 2: x spread one point per 1/n of [0, 1] (UDL notebooks 9.1-9.3; was uniform on [0, 1])
+    revision: ClassVar[int] = 2  # bump when this code changes what a config computes (regbench.identity)
 
     def __post_init__(self) -> None:
         check_number("dataset.n_train", self.n_train, low=1, integer=True)
@@ -41,7 +49,7 @@ class Toy1D:
     def load(self) -> Data:
         rng = np.random.default_rng(self.data_seed)
         n = self.n_train + self.n_val
-        x = rng.uniform(0.0, 1.0, n)
+        x = np.concatenate([spread(rng, self.n_train), spread(rng, self.n_val)])
         y = true_function(x) + self.noise_std * rng.standard_normal(n)
         x_test = np.linspace(0.0, 1.0, self.n_test)
 
