@@ -137,7 +137,7 @@ def accuracy_figure(plt, rows: pd.DataFrame, runs: pd.DataFrame, where: str, cla
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy (%)")
     axes[0].legend(fontsize=8, loc="lower left")
-    figure.suptitle(f"Random labels: accuracy against label corruption — {where}")
+    figure.suptitle(f"Random labels: accuracy against label corruption\n{where}")
     return figure
 
 
@@ -150,7 +150,7 @@ def fit_figure(plt, rows: pd.DataFrame, runs: pd.DataFrame, where: str, threshol
     fits = {row.config_hash: fit_summary(runs, row.config_hash, threshold) for _, row in rows.iterrows()}
     if not any(f["seeds"] for f in fits.values()):
         return None
-    figure, axis = plt.subplots(figsize=(7, 4.2), layout="constrained")
+    figure, axis = plt.subplots(figsize=(9, 4.2), layout="constrained")
     color = colors([name for name, _ in lines])
     levels = np.sort(rows.label_noise.unique())
     shift = offsets(len(lines), 0.01 * (levels.max() - levels.min()))
@@ -170,20 +170,22 @@ def fit_figure(plt, rows: pd.DataFrame, runs: pd.DataFrame, where: str, threshol
             axis.scatter([xi] * len(fitted), fitted, s=10, color=color[name], alpha=0.5, zorder=3)
             if fit["fitted"] < fit["seeds"]:
                 axis.scatter([xi], [fit["last"]], marker="^", s=60, facecolors="none", edgecolors=color[name],
-                             lw=1.4, zorder=4, gid="not_fitted",
-                             label="_" if unfitted_drawn else "a seed not fitted by its last epoch")
+                             lw=1.4, zorder=4, gid="not_fitted")
                 if fit["seeds"] > 1:
                     axis.annotate(f"{fit['fitted']}/{fit['seeds']}", (xi, fit["last"]), textcoords="offset points",
                                   xytext=(0, 7), ha="center", fontsize=7, color=color[name])
                 unfitted_drawn = True
+    if unfitted_drawn:   # one grey legend entry for every line's triangles
+        axis.scatter([], [], marker="^", s=60, facecolors="none", edgecolors="0.3", lw=1.4,
+                     label="not fitted by the last epoch (seeds that were)")
     if math.isfinite(last):
         axis.axhline(last, color="0.3", ls=":", lw=1, label=f"last epoch trained ({last:g})")
         axis.set_ylim(0, last * 1.12)
     axis.set_xlabel("label corruption p (fraction of training labels redrawn)")
     axis.set_ylabel(f"epochs until train accuracy ≥ {threshold:.0%}")
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8, loc="upper left")
-    axis.set_title(f"Random labels: time to fit the training set — {where}")
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)   # beside: markers reach the top
+    axis.set_title(f"Random labels: time to fit the training set\n{where}")
     return figure
 
 
