@@ -156,3 +156,10 @@ def test_nothing_is_drawn_without_a_width_axis(tmp_path):
     assert capacity.draw(plt, board, runs, tmp_path / "report") == []
     assert capacity.table_lines(board, runs) == []
     assert not any((tmp_path / "report").iterdir())
+
+
+def test_panels_leave_out_the_conditions_every_dataset_shares():
+    assert capacity.without_common_conditions(["mnist1d[n_train=1000]", "mnist1d[label_noise=0.15 n_train=1000]"]) \
+        == (["mnist1d", "mnist1d[label_noise=0.15]"], "n_train=1000")
+    assert capacity.without_common_conditions(["mnist1d", "mnist1d[label_noise=0.15]"]) \
+        == (["mnist1d", "mnist1d[label_noise=0.15]"], "")

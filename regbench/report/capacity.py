@@ -101,14 +101,35 @@ def points(board: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
                           "width": width[row.config_hash], "seed": run.seed,
                           "test_error": 100 * (1 - run.test_acc), "train_error": 100 * (1 - run.train_acc),
                           "is_baseline": bool(row.is_baseline), "chosen": chosen(row)})
-    return pd.DataFrame(found), common
+    found = pd.DataFrame(found)
+    found["panel"], shared = without_common_conditions(list(found.panel))
+    return found, " ".join(part for part in (shared, common) if part)
+
+
+def without_common_conditions(labels: list[str]) -> tuple[list[str], str]:
+    """(dataset labels without the conditions every one of them has, those conditions):
+    ['mnist1d[n_train=1000]', 'mnist1d[label_noise=0.15 n_train=1000]'] ->
+    (['mnist1d', 'mnist1d[label_noise=0.15]'], 'n_train=1000')."""
+    def split(label: str) -> tuple[str, list[str]]:
+        name, _, rest = label.partition("[")
+        return name, rest.rstrip("]").split()
+
+    parts = [split(label) for label in labels]
+    common = [c for c in parts[0][1] if all(c in conditions for _, conditions in parts)] if parts else []
+    if not common:
+        return labels, ""
+    out = []
+    for name, conditions in parts:
+        kept = [c for c in conditions if c not in common]
+        out.append(f"{name}[{' '.join(kept)}]" if kept else name)
+    return out, " ".join(common)
 
 
 def line_order(found: pd.DataFrame) -> list[str]:
-    """The baseline's line first, then the others in board order."""
-    names = list(dict.fromkeys(found.line))
-    baseline = list(dict.fromkeys(found[found.is_baseline].line))
-    return baseline + [name for name in names if name not in baseline]
+    """The baseline's line first, then fixed settings, then tuned lines, each in board order."""
+    rank = found.is_baseline.map({True: 0, False: 1}) + (found.chosen != "").astype(int)
+    first = found.assign(rank=rank).drop_duplicates("line")
+    return list(first.sort_values("rank", kind="stable").line)
 
 
 def thresholds(found: pd.DataFrame) -> dict[str, tuple[str, int | None]]:
