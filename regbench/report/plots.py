@@ -351,7 +351,12 @@ def draw_functions(plt, rows: pd.DataFrame, runs: pd.DataFrame, path: Path, wher
     first = fits[0][1]
     low = min(first["y_test"].min(), first["y_train"].min())
     high = max(first["y_test"].max(), first["y_train"].max())
-    margin = 0.15 * (high - low)
+    # the fits' means too, so that an overfit's swings show (UDL's toy dips below 0), but at most one more
+    # data range each way: one runaway fit must not flatten every panel
+    span = high - low
+    low = max(low - span, min([low, *(fit["mean"].min() for _, fit in fits)]))
+    high = min(high + span, max([high, *(fit["mean"].max() for _, fit in fits)]))
+    margin = 0.08 * (high - low)
     for axis, (row, fit) in zip(axes, fits):
         order = fit["x_test"].argsort()
         x = fit["x_test"][order]
