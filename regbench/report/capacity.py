@@ -182,9 +182,10 @@ def capacity_figure(plt, found: pd.DataFrame, where: str):
         axis.xaxis.set_minor_formatter(NullFormatter())
         axis.tick_params(axis="x", labelsize=8, labelrotation=90 if len(all_widths) > 14 else 0)
         axis.set_xlabel("hidden width h (log scale)")
-        axis.set_ylim(bottom=0)
         axis.grid(alpha=0.3)
         axis.set_title("\n".join(textwrap_title(panel, width=50)))
+    # after every panel (the axes share y): room above the highest seed for the threshold's label
+    axes[0].set_ylim(0, 1.18 * max(found.test_error.max(), found.train_error.max()))
     axes[0].set_ylabel("error (%)")
     handles, labels = axes[0].get_legend_handles_labels()
     for axis in axes[1:]:   # lines that only another panel has
