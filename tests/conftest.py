@@ -74,8 +74,83 @@ def environment(changes: dict | None = None) -> dict:
     return {key: value for key, value in merged.items() if value is not None}
 
 
+# Each `python -m regbench` pays ~2 s of CPU to import torch and Hydra before it reads an argument, and
+# the suite starts a couple of hundred of them. A forkserver that has imported them once forks a fresh
+# process per command instead: a real process with its own argv, cwd, environment, stdout, stderr and
+# exit code, running the same `python -m` entry point. Only the imports are shared, so a command whose
+# environment changes what an import reads (env=..., e.g. OMP_NUM_THREADS) still starts from scratch.
+PRELOADED = ("torch", "hydra", "matplotlib", "regbench.app", "regbench.report.cli", "tests.conftest")
+# joblib's worker pool outlives a forked command's exit (loky's idle timeout is 300 s): start afresh
+FRESH_PROCESS_ARGS = ("joblib", "suite=chapter9", "suite=tuned")
+_forkserver = None
+
+
+def _forked_cli(module: str, args: list[str], cwd: str, env: dict, out: str, err: str) -> None:
+    """In the forked process: what `python -m module args` does, with stdout and stderr in files."""
+    import atexit
+    import runpy
+
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    for fd, path in ((1, out), (2, err)):
+        file = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(file, fd)
+        os.close(file)
+    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)
+    sys.argv = [module, *args]
+    sys.path[0] = cwd   # python -m puts the cwd first
+    if not hasattr(sys.modules.get(module), "__path__"):   # a fresh process has not imported it yet
+        sys.modules.pop(module, None)
+    code = 0
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as exit_:
+        code = exit_.code
+    finally:
+        atexit._run_exitfuncs()   # multiprocessing ends the process with os._exit, which skips them
+        sys.stdout.flush()
+        sys.stderr.flush()
+    raise SystemExit(code)
+
+
 def run_cli(*args: str, cwd: Path | None = None, module: str = "regbench",
             env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run `python -m <module> args...` as a user would; returns the finished process."""
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd or REPO, capture_output=True,
-                          text=True, env=environment(env), timeout=600)
+    """Run `python -m <module> args...` as a user would; returns the finished process (forked from a
+    process that has imported torch and Hydra, or started from scratch when `env` changes anything)."""
+    global _forkserver
+    cwd = Path(cwd or REPO)
+    if env or any(word in arg for arg in args for word in FRESH_PROCESS_ARGS):
+        return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True,
+                              text=True, env=environment(env), timeout=600)
+    if _forkserver is None:
+        import multiprocessing
+
+        _forkserver = multiprocessing.get_context("forkserver")
+        _forkserver.set_forkserver_preload(list(PRELOADED))
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        out, err = Path(folder, "stdout"), Path(folder, "stderr")
+        process = _forkserver.Process(target=_forked_cli,
+                                      args=(module, list(args), str(cwd), environment(), str(out), str(err)))
+        process.start()
+        process.join(600)
+        if process.exitcode is None:
+            process.kill()
+            process.join()
+            raise subprocess.TimeoutExpired([module, *args], 600)
+        return subprocess.CompletedProcess([sys.executable, "-m", module, *args], process.exitcode,
+                                           out.read_text(errors="backslashreplace"),
+                                           err.read_text(errors="backslashreplace"))
+
+
+def as_a_terminal_starts_it() -> None:
+    """preexec_fn for a process a test interrupts: SIGINT at its default and unblocked, as a shell starts
+    a command. A pytest worker's own signal state is not the user's (one ignored SIGINT there is
+    inherited by every process it starts), so a Ctrl-C test should not depend on it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])

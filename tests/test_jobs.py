@@ -15,7 +15,7 @@ import pytest
 
 from regbench import identity, jobs
 from regbench.app import execute
-from tests.conftest import REPO
+from tests.conftest import REPO, as_a_terminal_starts_it
 
 
 def metrics(directory: Path) -> dict:
@@ -119,7 +119,8 @@ def start_sweep(sweep: Path, *args: str) -> subprocess.Popen:
     """`regbench -m ...` in its own process group (so a signal reaches it as Ctrl-C would)."""
     return subprocess.Popen([sys.executable, "-m", "regbench", "-m", "+suite=smoke", *args,
                              f"hydra.sweep.dir={sweep}"], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=as_a_terminal_starts_it)
 
 
 def wait_for(condition, timeout: float = 120.0) -> None:
@@ -205,7 +206,8 @@ def test_a_worker_ignores_ctrl_c_between_jobs_and_the_launcher_does_not(role, su
     env = {key: value for key, value in os.environ.items() if key != jobs.LAUNCHER_PID}
     if launcher is not None:
         env[jobs.LAUNCHER_PID] = launcher
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO,
+                          preexec_fn=as_a_terminal_starts_it)
     assert (done.stdout.strip() == "still here") == survives, done.stderr
     assert ("KeyboardInterrupt" in done.stderr) == (not survives)
 

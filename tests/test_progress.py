@@ -24,7 +24,7 @@ from hydra.types import RunMode
 from regbench import progress
 from regbench.config import CONF_DIR
 from regbench.progress import PROGRESS_FILE, Snapshot, epoch_file, eta, scan, status_line, sweep_total
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, as_a_terminal_starts_it, run_cli
 from tests.test_jobs import start_sweep, statuses, wait_for
 
 
@@ -231,7 +231,7 @@ def test_ctrl_c_in_a_terminal_ends_the_progress_line_before_the_interrupted_mess
     process = subprocess.Popen([sys.executable, "-m", "regbench", "-m", "+suite=smoke", "regularizer=none,l2,l1",
                                 "trainer.epochs=100", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
                                 f"hydra.sweep.dir={sweep}"], cwd=REPO, stdout=subprocess.DEVNULL,
-                               stderr=follower, start_new_session=True)
+                               stderr=follower, start_new_session=True, preexec_fn=as_a_terminal_starts_it)
     os.close(follower)
     chunks = []
     reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: read_pty(leader), b"")), daemon=True)
