@@ -15,6 +15,7 @@ from typing import Iterable
 import pandas as pd
 
 from regbench.report.collect import NOT_APPLICABLE, BadFile, collect, find_metrics, read_record
+from regbench.report.lessons import draw_lessons, lesson_tables
 from regbench.report.plots import PLOT_DIR, Picture, draw_all
 from regbench.report.summarize import summarize
 from regbench.report.table import NOTES, baseline_notes, display_rows, markdown, version_notes
@@ -98,20 +99,24 @@ def build_report(dirs: Iterable[Path | str], out_dir: Path | str | None = None) 
         raise ValueError(f"no completed run under {', '.join(map(str, dirs))}")
     tuned = tuned_table(found.runs, board)
     board = board[board.shown]  # a tuned grid: its default and tuned rows (leaderboard.csv has the rest)
-    pictures = draw_all(board, found.runs, out / PLOT_DIR)
+    pictures = draw_all(board, found.runs, out / PLOT_DIR) + draw_lessons(board, found.runs, out / PLOT_DIR)
+    lessons = lesson_tables(board, found.runs)
     ran = jobs(dirs)
-    md = page_markdown(board, found.unfinished, pictures, ran, out, tuned)
+    md = page_markdown(board, found.unfinished, pictures, ran, out, tuned, lessons)
     write_atomic(out / "report.md", md)
-    write_atomic(out / "report.html", page_html(board, found.unfinished, pictures, ran, tuned))
+    write_atomic(out / "report.html", page_html(board, found.unfinished, pictures, ran, tuned, lessons))
     return [out / "report.md", out / "report.html", *[p.path for p in pictures]]
 
 
 def page_markdown(board: pd.DataFrame, unfinished: list[dict], pictures: list[Picture], ran: list[Job],
-                  out: Path, tuned: tuple[pd.DataFrame, list[str]] | None = None) -> str:
+                  out: Path, tuned: tuple[pd.DataFrame, list[str]] | None = None,
+                  lessons: list[tuple[str, list[str]]] = ()) -> str:
     lines = [f"# {TITLE}", "", "## What was run", "", *what_was_run(ran), "",
              "## Leaderboard", "", markdown(board, []).rstrip(), ""]
     if tuned is not None and not tuned[0].empty:
         lines += [tuned_markdown(*tuned, level=2)]
+    for title, table in lessons:
+        lines += [f"## {title}", "", *table, ""]
     lines += ["## Pictures", ""]
     for picture in pictures:
         link = picture.path.relative_to(out).as_posix() if picture.path.is_relative_to(out) else str(picture.path)
@@ -162,7 +167,8 @@ figcaption{font-size:13px;color:#555}"""
 
 
 def page_html(board: pd.DataFrame, unfinished: list[dict], pictures: list[Picture], ran: list[Job],
-              tuned: tuple[pd.DataFrame, list[str]] | None = None) -> str:
+              tuned: tuple[pd.DataFrame, list[str]] | None = None,
+              lessons: list[tuple[str, list[str]]] = ()) -> str:
     header, cells, _ = display_rows(board)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{TITLE}</title>",
              f"<style>{STYLE}</style></head><body><h1>{TITLE}</h1>",
@@ -174,6 +180,8 @@ def page_html(board: pd.DataFrame, unfinished: list[dict], pictures: list[Pictur
         for title, tuned_header, tuned_cells in tuned_rows(tuned[0]):
             parts += [f"<h3>{html.escape(title)}</h3>", html_table(tuned_header, tuned_cells)]
         parts += [f"<p>{md_inline(TUNED_NOTES)}</p>", *[f"<p>{md_inline(note)}</p>" for note in tuned[1]]]
+    for title, table in lessons:
+        parts += [f"<h2>{html.escape(title)}</h2>", md_table_lines(table)]
     parts.append("<h2>Pictures</h2>")
     for picture in pictures:
         data = base64.b64encode(picture.path.read_bytes()).decode()

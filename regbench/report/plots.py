@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,17 +45,26 @@ def row_name(row: pd.Series) -> str:
     return technique_setting(row)
 
 
-def draw_all(board: pd.DataFrame, runs: pd.DataFrame, out_dir: Path | str) -> list[Picture]:
-    """Every picture the results allow, written as PNGs into `out_dir` (made if missing)."""
+@contextmanager
+def pyplot():
+    """matplotlib.pyplot on the Agg backend in the report's style (imported here, so that nothing in a
+    job's path loads matplotlib)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    with plt.rc_context({"font.size": 10, "axes.titlesize": 10, "axes.spines.top": False,
+                         "axes.spines.right": False, "savefig.dpi": 110}):
+        yield plt
+
+
+def draw_all(board: pd.DataFrame, runs: pd.DataFrame, out_dir: Path | str) -> list[Picture]:
+    """Every per-(dataset, model) picture the results allow, written as PNGs into `out_dir` (made if
+    missing). The pictures that read across a sweep axis are lessons.py's."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pictures = []
-    with plt.rc_context({"font.size": 10, "axes.titlesize": 10, "axes.spines.top": False,
-                         "axes.spines.right": False, "savefig.dpi": 110}):
+    with pyplot() as plt:
         for dataset, model, rows in groups(board):
             rows, common = without_common_setting(rows)  # a suite's trainer values, said once in the title
             where = f"{dataset}, {model}" + (f", {common}" if common else "")
@@ -64,8 +74,6 @@ def draw_all(board: pd.DataFrame, runs: pd.DataFrame, out_dir: Path | str) -> li
                                         out_dir / f"curves_{metric}-{slug(dataset, model)}.png", where)
             pictures += draw_functions(plt, rows, runs, out_dir / f"functions-{slug(dataset, model)}.png", where)
             pictures += draw_members(plt, rows, runs, out_dir / f"members-{slug(dataset, model)}.png", where)
-        from regbench.report.lessons import draw_lessons  # its modules import Picture from here
-        pictures += draw_lessons(plt, board, runs, out_dir)
     return pictures
 
 
