@@ -46,12 +46,16 @@ def test_the_suite_sweeps_widths_and_label_noise_with_an_l2_grid_in_one_populati
     assert len(strengths) >= 3 and len(settings.points) == len(strengths)   # one job trains every value
     assert 1 <= settings.selection_seeds < len(settings.seeds) and len(settings.seeds) - settings.selection_seeds >= 3
     assert settings.model.hidden == [64, 64]
+    assert job.dataset.n_train is None   # all 3600 examples: the published threshold and peak need them
+    default = make_cfg("regularizer=l2", smoke=False).regularizer.l2.strength
+    assert default in strengths   # a fixed-strength line beside the tuned one
 
 
 def test_subset_smoke_cuts_the_suite_to_the_smoke_sizes(make_cfg):
     cfg = make_cfg("+suite=double_descent", "subset=smoke", smoke=False)
     assert cfg.trainer.epochs == 3   # the suite's trainer option composes before subset=smoke
     assert cfg.trainer.lr == 0.01    # the rest of it stays
+    assert cfg.dataset.n_train == 500   # smoke's own subset: the suite sets no n_train to override it
 
 
 @pytest.mark.parametrize("model, width", [
