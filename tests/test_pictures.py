@@ -189,3 +189,13 @@ def test_the_trainer_counts_one_step_an_epoch_at_full_batch_and_reports_the_last
                               experiment.regularizers, experiment.seeds, torch.device("cpu"))
     assert [(row["epoch"], row["steps"], row["reported"]) for row in result.curves] == \
         [(5, 5, 0), (5, 5, 0), (7, 7, 1), (7, 7, 1)]
+
+
+def test_lesson_line_colours_grey_the_baselines_and_cycle_past_the_palette():
+    """capacity's palette ran out (StopIteration) past 21 lines; both lesson pictures share one rule."""
+    from regbench.report.plots import BASELINE_COLOR, LINE_COLORS, line_colors
+
+    names = ["none"] + [f"l2 strength={k}" for k in range(30)]
+    colors = line_colors(names, {"none"})
+    assert colors["none"] == BASELINE_COLOR and len(colors) == 31
+    assert [colors[f"l2 strength={k}"] for k in range(len(LINE_COLORS) + 1)] == [*LINE_COLORS, LINE_COLORS[0]]

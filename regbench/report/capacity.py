@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from regbench.report.collect import setting_keys
-from regbench.report.plots import Picture, save, short_numbers, slug, textwrap_title
+from regbench.report.plots import Picture, line_colors, save, short_numbers, slug, textwrap_title
 from regbench.report.stats import interval_shown, mean_ci
 from regbench.report.table import without_common_setting
 
@@ -26,7 +26,6 @@ from regbench.report.table import without_common_setting
 INTERPOLATED = 0.01
 TABLE_TITLE = "Test error against width"
 BASELINE_COLOR = "0.25"
-COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink"]
 
 
 def width_of(config: dict | None) -> int | None:
@@ -151,9 +150,7 @@ def capacity_figure(plt, found: pd.DataFrame, where: str):
 
     panels = sorted(set(found.panel))   # 'mnist1d' (clean) before 'mnist1d[label_noise=0.15]'
     lines = line_order(found)
-    colors = {name: BASELINE_COLOR if name in set(found[found.is_baseline].line) else None for name in lines}
-    others = iter(COLORS * 3)
-    colors = {name: color or next(others) for name, color in colors.items()}
+    colors = line_colors(lines, set(found[found.is_baseline].line), BASELINE_COLOR)
     figure, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False, sharey=True,
                                 layout="constrained")
     axes = list(axes.flat)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from regbench.report import curves as reduce
-from regbench.report.plots import BASELINE_COLOR, Picture, row_name, save, slug
+from regbench.report.plots import Picture, line_colors, row_name, save, slug
 from regbench.report.stats import MIN_SEEDS_FOR_INTERVAL, interval_shown
 from regbench.report.table import without_common_setting
 
@@ -27,7 +27,6 @@ FIT_ACC = 0.9
 # (dataset=file) draw no chance line.
 CLASSES = {"mnist1d": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10, "digits": 10, "breast_cancer": 2}
 NOISE = re.compile(r"(?<![\w.])label_noise=([^\s\]]+)")
-COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive"]
 
 
 def split_noise(dataset: str) -> tuple[str, float]:
@@ -92,8 +91,7 @@ def lines_of(rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 
 def colors(names: list[str]) -> dict[str, str]:
-    others = iter(COLORS * (1 + len(names) // len(COLORS)))
-    return {name: BASELINE_COLOR if name.split()[0] == "none" else next(others) for name in names}
+    return line_colors(names, {name for name in names if name.split()[0] == "none"})
 
 
 def offsets(count: int, spread: float) -> list[float]:

@@ -5,6 +5,7 @@ inside `draw_all`, so nothing in a job's path loads it.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from contextlib import contextmanager
@@ -75,6 +76,15 @@ def draw_all(board: pd.DataFrame, runs: pd.DataFrame, out_dir: Path | str) -> li
             pictures += draw_functions(plt, rows, runs, out_dir / f"functions-{slug(dataset, model)}.png", where)
             pictures += draw_members(plt, rows, runs, out_dir / f"members-{slug(dataset, model)}.png", where)
     return pictures
+
+
+LINE_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive"]
+
+
+def line_colors(names: list[str], baselines: set[str], baseline_color: str = BASELINE_COLOR) -> dict[str, str]:
+    """A colour per line of a lesson picture: the baselines grey, the others in turn (cycling past eight)."""
+    others = itertools.cycle(LINE_COLORS)
+    return {name: baseline_color if name in baselines else next(others) for name in names}
 
 
 def save(plt, figure, path: Path) -> None:
